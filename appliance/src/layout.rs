@@ -1,0 +1,303 @@
+//! The disk layout contract shared by the image builder and the running device: partition
+//! roles, slots, numbering and placement.
+//!
+//! The builder writes an image from a [`Layout`]; first boot and the A/B updater read the
+//! same [`Layout`] (shipped in the build manifest) to find and create partitions. Nothing
+//! here performs I/O.
+
+use serde::{Deserialize, Serialize};
+
+/// Sector size every layout is expressed in. SD cards and the disks QEMU emulates use 512.
+pub const SECTOR: u64 = 512;
+
+/// Partitions start on this boundary: SD card erase blocks are at most 4 MiB, and a partition
+/// that straddles one costs a read-modify-write cycle on every write.
+pub const ALIGN: u64 = 4 * 1024 * 1024;
+
+/// Sectors the backup GPT occupies at the end of the disk: 128 entries of 128 bytes plus the
+/// header (UEFI 2.10, 5.3).
+pub const GPT_BACKUP_SECTORS: u64 = 33;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    Gpt,
+    Mbr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Arm64,
+    Amd64,
+}
+
+impl Arch {
+    pub fn debian_name(self) -> &'static str {
+        match self {
+            Arch::Arm64 => "arm64",
+            Arch::Amd64 => "amd64",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Config,
+    Boot,
+    System,
+    Data,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsKind {
+    Vfat,
+    Ext4,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Slot {
+    A,
+    B,
+}
+
+impl Slot {
+    pub fn letter(self) -> char {
+        match self {
+            Slot::A => 'a',
+            Slot::B => 'b',
+        }
+    }
+}
+
+/// When a partition comes into existence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Create {
+    /// Written by the builder and shipped inside the image.
+    #[default]
+    Build,
+    /// Declared in the layout but created by the device on its first boot, so it costs
+    /// nothing in the image.
+    FirstBoot,
+}
+
+/// Free space a content-sized partition keeps on top of what its content needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Headroom {
+    Bytes(u64),
+    Percent(u32),
+}
+
+impl Headroom {
+    /// Headroom in bytes for `content` bytes of content.
+    pub fn bytes_for(self, content: u64) -> u64 {
+        match self {
+            Headroom::Bytes(b) => b,
+            Headroom::Percent(p) => content.saturating_mul(u64::from(p)).div_ceil(100),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SizeSpec {
+    /// Exactly this many bytes.
+    Fixed(u64),
+    /// What the content needs plus headroom (the builder's replacement for shrinking a
+    /// finished image).
+    Content(Headroom),
+}
+
+/// One partition as a board declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionSpec {
+    pub name: String,
+    pub role: Role,
+    pub fs: FsKind,
+    pub slot: Option<Slot>,
+    pub size: SizeSpec,
+    /// Lower bound for a content-sized partition.
+    pub min_size: Option<u64>,
+    pub label: String,
+    pub create: Create,
+    /// The partition is grown to the end of the medium on first boot.
+    pub grow: bool,
+}
+
+/// The partitions of a board, in table order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    pub table: TableKind,
+    pub partitions: Vec<PartitionSpec>,
+}
+
+/// MBR type byte of the extended partition that holds the logical ones (LBA addressing).
+pub const MBR_EXTENDED_LBA: u8 = 0x0f;
+
+impl Layout {
+    /// The partition number each declared partition gets, in declaration order.
+    ///
+    /// GPT numbers from 1. An MBR holds four primary entries; with more than four partitions
+    /// the first three are primary, the fourth entry is the extended partition, and the rest
+    /// are logical partitions numbered from 5, as Linux and the Raspberry Pi firmware count them.
+    pub fn numbers(&self) -> Vec<u32> {
+        let n = self.partitions.len() as u32;
+        match self.table {
+            TableKind::Gpt => (1..=n).collect(),
+            TableKind::Mbr if n <= 4 => (1..=n).collect(),
+            TableKind::Mbr => (1..=3).chain(5..=n + 1).collect(),
+        }
+    }
+
+    /// Whether the partition at `index` is a logical partition inside an MBR extended one.
+    pub fn is_logical(&self, index: usize) -> bool {
+        self.table == TableKind::Mbr && self.partitions.len() > 4 && index >= 3
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.partitions.iter().position(|p| p.name == name)
+    }
+
+    /// The partition of `role` in `slot` (slot `None` for roles without slots).
+    pub fn find(&self, role: Role, slot: Option<Slot>) -> Option<usize> {
+        self.partitions
+            .iter()
+            .position(|p| p.role == role && p.slot == slot)
+    }
+
+    /// The partition number of the partition at `index`.
+    pub fn number(&self, index: usize) -> u32 {
+        self.numbers()[index]
+    }
+}
+
+/// Where a partition sits on the disk, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extent {
+    pub start: u64,
+    pub size: u64,
+}
+
+impl Extent {
+    pub fn end(&self) -> u64 {
+        self.start + self.size
+    }
+}
+
+/// Rounds `value` up to a multiple of `to`.
+pub fn align_up(value: u64, to: u64) -> u64 {
+    value.div_ceil(to) * to
+}
+
+/// Places partitions one after another. Logical MBR partitions each need room for their
+/// extended boot record in front of them, so they start one alignment unit later.
+#[derive(Debug, Clone)]
+pub struct Placer {
+    next: u64,
+}
+
+impl Default for Placer {
+    fn default() -> Self {
+        Placer { next: ALIGN }
+    }
+}
+
+impl Placer {
+    /// The next free, aligned byte offset.
+    pub fn cursor(&self) -> u64 {
+        self.next
+    }
+
+    /// Where the partition at `index` of `layout` starts if placed now.
+    pub fn start_for(&self, layout: &Layout, index: usize) -> u64 {
+        if layout.is_logical(index) {
+            self.next + ALIGN
+        } else {
+            self.next
+        }
+    }
+
+    /// Places `size` bytes for the partition at `index` and returns its extent.
+    pub fn place(&mut self, layout: &Layout, index: usize, size: u64) -> Extent {
+        let start = self.start_for(layout, index);
+        self.place_at(start, size)
+    }
+
+    /// Places `size` bytes at a start the board pins (at or after [`Placer::start_for`]).
+    pub fn place_at(&mut self, start: u64, size: u64) -> Extent {
+        let extent = Extent { start, size };
+        self.next = align_up(extent.end(), ALIGN);
+        extent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, role: Role, slot: Option<Slot>) -> PartitionSpec {
+        PartitionSpec {
+            name: name.into(),
+            role,
+            fs: FsKind::Vfat,
+            slot,
+            size: SizeSpec::Fixed(ALIGN),
+            min_size: None,
+            label: name.into(),
+            create: Create::Build,
+            grow: false,
+        }
+    }
+
+    fn ab(table: TableKind) -> Layout {
+        Layout {
+            table,
+            partitions: vec![
+                spec("config", Role::Config, None),
+                spec("boot-a", Role::Boot, Some(Slot::A)),
+                spec("boot-b", Role::Boot, Some(Slot::B)),
+                spec("system-a", Role::System, Some(Slot::A)),
+                spec("system-b", Role::System, Some(Slot::B)),
+                spec("data", Role::Data, None),
+            ],
+        }
+    }
+
+    #[test]
+    fn mbr_with_more_than_four_partitions_numbers_logicals_from_five() {
+        assert_eq!(ab(TableKind::Mbr).numbers(), vec![1, 2, 3, 5, 6, 7]);
+        assert!(ab(TableKind::Mbr).is_logical(3));
+        assert!(!ab(TableKind::Mbr).is_logical(2));
+    }
+
+    #[test]
+    fn gpt_numbers_in_order() {
+        assert_eq!(ab(TableKind::Gpt).numbers(), vec![1, 2, 3, 4, 5, 6]);
+        assert!(!ab(TableKind::Gpt).is_logical(3));
+    }
+
+    #[test]
+    fn logical_partitions_leave_room_for_their_boot_record() {
+        let layout = ab(TableKind::Mbr);
+        let mut placer = Placer::default();
+        let extents: Vec<Extent> = (0..layout.partitions.len())
+            .map(|i| placer.place(&layout, i, ALIGN + 1))
+            .collect();
+        assert_eq!(extents[0].start, ALIGN);
+        assert_eq!(extents[1].start, 3 * ALIGN);
+        assert_eq!(extents[3].start, 7 * ALIGN, "one unit for the EBR");
+        assert!(extents.iter().all(|e| e.start % ALIGN == 0));
+    }
+
+    #[test]
+    fn percent_headroom_rounds_up() {
+        assert_eq!(Headroom::Percent(10).bytes_for(1001), 101);
+        assert_eq!(Headroom::Bytes(7).bytes_for(1_000_000), 7);
+    }
+}

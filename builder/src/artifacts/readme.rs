@@ -1,0 +1,64 @@
+//! README.txt for the person who flashes the image.
+
+use crate::assemble::Placed;
+use crate::config::{Board, Recipe};
+use appliance::layout::Create;
+
+pub fn render(
+    recipe: &Recipe,
+    board: &Board,
+    stem: &str,
+    partitions: &[Placed],
+    compressed: &[&str],
+) -> String {
+    let first_boot: Vec<&str> = partitions
+        .iter()
+        .filter(|p| p.create == Create::FirstBoot)
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut s = format!(
+        "{name} {version} for {board}\n\
+         {rule}\n\n\
+         {description}\n\n\
+         Files\n-----\n",
+        name = recipe.name,
+        version = recipe.version,
+        board = board.description,
+        rule = "=".repeat(recipe.name.len() + recipe.version.len() + board.description.len() + 6),
+        description = recipe.description,
+    );
+    s.push_str(&format!("  {stem}.img            the raw disk image\n"));
+    for ext in compressed {
+        s.push_str(&format!(
+            "  {stem}.img.{ext:<10}    the same image, compressed\n"
+        ));
+    }
+    s.push_str(&format!(
+        "  *.sha256                  checksums\n  {stem}.bmap           block map for bmaptool\n  \
+         os_list.json              entry for Raspberry Pi Imager\n  build-manifest.json       what went into this image\n\n\
+         1. Check the download\n----------------------\nIn this folder:\n\n    sha256sum -c {stem}.img.xz.sha256\n\n\
+         It must print \"OK\". If it does not, download the file again: a damaged image can fail\n\
+         in ways that look like a broken boat computer.\n\n\
+         2. Flash it\n-----------\nWith Raspberry Pi Imager: \"Choose OS\" > \"Use custom\" and pick {stem}.img.xz,\n\
+         choose the SD card, and write. Imager checks what it wrote.\n\n\
+         Or, on Linux, with bmaptool (fast, writes only the blocks in use, and verifies them):\n\n    \
+         bmaptool copy {stem}.img.xz /dev/sdX\n\n\
+         Replace /dev/sdX with the SD card; everything on it is erased.\n\n\
+         3. First boot\n-------------\n"
+    ));
+    if first_boot.is_empty() {
+        s.push_str("The system starts from the partitions in the image.\n");
+    } else {
+        s.push_str(&format!(
+            "On its first start the computer creates the partitions that are not in the image ({}),\n\
+             grows the data partition to fill the card, and restarts its services. This takes a minute\n\
+             or two; do not cut the power while it runs.\n",
+            first_boot.join(", ")
+        ));
+    }
+    s.push_str(
+        "\nThere is no default password. The first person to open the web page on the helm screen\n\
+         creates the owner account with a one-time setup code the computer shows on its own screen.\n",
+    );
+    s
+}

@@ -1,0 +1,74 @@
+//! Subcommands, one module each.
+
+pub mod build;
+pub mod inspect;
+pub mod verify;
+
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    Build(build::Args),
+    Inspect(inspect::Args),
+    Verify(verify::Args),
+}
+
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Build(a) => build::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Verify(a) => verify::run(a),
+    }
+}
+
+/// Progress on a terminal as a bar; elsewhere (CI logs) a plain line every tenth.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    label: &'static str,
+    last_tenth: u64,
+}
+
+impl Progress {
+    pub fn new(label: &'static str) -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg:>12} [{bar:40}] {bytes}/{total_bytes} ({eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b.set_message(label);
+            b
+        });
+        Progress {
+            bar,
+            label,
+            last_tenth: u64::MAX,
+        }
+    }
+
+    pub fn update(&mut self, done: u64, total: u64) {
+        match &self.bar {
+            Some(b) => {
+                b.set_length(total);
+                b.set_position(done);
+            }
+            None => {
+                let tenth = if total == 0 { 10 } else { done * 10 / total };
+                if tenth != self.last_tenth {
+                    self.last_tenth = tenth;
+                    eprintln!("{}: {}%", self.label, tenth * 10);
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

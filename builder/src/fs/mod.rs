@@ -1,0 +1,4 @@
+//! File systems the builder writes into partitions.
+
+pub mod ext4;
+pub mod fat;

@@ -1,0 +1,16 @@
+//! d3kos-build: turns a recipe, a board and a root file system into a bootable disk image and
+//! its release artifacts, bit-identical for identical inputs.
+
+pub mod artifacts;
+pub mod assemble;
+pub mod boot;
+pub mod build;
+pub mod config;
+pub mod disk;
+pub mod fs;
+pub mod ids;
+pub mod probe;
+pub mod rootfs;
+pub mod time;
+pub mod tool;
+pub mod verify;
