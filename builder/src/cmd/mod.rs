@@ -57,7 +57,7 @@ impl Progress {
                 b.set_position(done);
             }
             None => {
-                let tenth = if total == 0 { 10 } else { done * 10 / total };
+                let tenth = (done * 10).checked_div(total).unwrap_or(10);
                 if tenth != self.last_tenth {
                     self.last_tenth = tenth;
                     eprintln!("{}: {}%", self.label, tenth * 10);

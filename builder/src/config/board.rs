@@ -90,7 +90,7 @@ struct RawPartition {
     name: Spanned<String>,
     role: Role,
     fs: FsKind,
-    slot: Option<Slot>,
+    slot: Option<Spanned<Slot>>,
     size: Spanned<String>,
     min_size: Option<Spanned<String>>,
     start: Option<Spanned<String>>,
@@ -173,7 +173,9 @@ impl Board {
             }
 
             let at = spanned.span();
-            match (p.role, p.slot) {
+            let slot = p.slot.as_ref().map(|s| *s.get_ref());
+            let slot_at = p.slot.as_ref().map_or(at.clone(), |s| s.span());
+            match (p.role, slot) {
                 (Role::Boot | Role::System, None) => {
                     return Err(src.error(
                         at,
@@ -183,7 +185,7 @@ impl Board {
                 }
                 (Role::Config | Role::Data, Some(_)) => {
                     return Err(src.error(
-                        at,
+                        slot_at,
                         key("slot"),
                         "only boot and system partitions have slots",
                     ));
@@ -282,7 +284,7 @@ impl Board {
                 name,
                 role: p.role,
                 fs: p.fs,
-                slot: p.slot,
+                slot,
                 size,
                 min_size,
                 label,
@@ -293,6 +295,10 @@ impl Board {
 
         // Every slot needs both halves: a boot partition whose system partition is missing
         // would boot a kernel with nothing to mount.
+        let slot_span = |i: usize| {
+            let p = &raw.partition[i];
+            p.get_ref().slot.as_ref().map_or(p.span(), |s| s.span())
+        };
         for (i, s) in specs.iter().enumerate() {
             let Some(slot) = s.slot else { continue };
             let other = if s.role == Role::Boot {
@@ -304,12 +310,11 @@ impl Board {
                 .iter()
                 .any(|o| o.role == other && o.slot == Some(slot))
             {
-                let span = raw.partition[i].span();
                 return Err(src.error(
-                    span,
+                    slot_span(i),
                     format!("partition[{i}].slot"),
                     format!(
-                        "{} `{}` is slot {} but no {} partition has slot {}",
+                        "{} `{}` is slot {} but no {} has slot {}",
                         role_name(s.role),
                         s.name,
                         slot.letter(),
@@ -325,7 +330,7 @@ impl Board {
                 > 1
             {
                 return Err(src.error(
-                    raw.partition[i].span(),
+                    slot_span(i),
                     format!("partition[{i}].slot"),
                     "two partitions have the same role and slot",
                 ));
