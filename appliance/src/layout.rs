@@ -291,7 +291,7 @@ mod tests {
             .collect();
         assert_eq!(extents[0].start, ALIGN);
         assert_eq!(extents[1].start, 3 * ALIGN);
-        assert_eq!(extents[3].start, 7 * ALIGN, "one unit for the EBR");
+        assert_eq!(extents[3].start, 8 * ALIGN, "one unit for the EBR");
         assert!(extents.iter().all(|e| e.start % ALIGN == 0));
     }
 
