@@ -128,7 +128,7 @@ fn default_xz_preset() -> Spanned<u32> {
     Spanned::new(0..0, 6)
 }
 fn default_gz_level() -> Spanned<u32> {
-    Spanned::new(0..0, 9)
+    Spanned::new(0..0, 8)
 }
 
 impl Recipe {
