@@ -1,1 +1,27 @@
+//! The d3kOS appliance: the one daemon behind the helm (`d3kosd`), and the contracts it
+//! shares with the image builder.
+
 pub mod layout;
+
+#[cfg(feature = "daemon")]
+pub mod api;
+#[cfg(feature = "daemon")]
+pub mod auth;
+#[cfg(feature = "daemon")]
+pub mod config;
+#[cfg(feature = "daemon")]
+pub mod health;
+#[cfg(feature = "daemon")]
+pub mod licence;
+#[cfg(feature = "daemon")]
+pub mod notify;
+#[cfg(feature = "daemon")]
+pub mod routes;
+#[cfg(feature = "daemon")]
+pub mod server;
+#[cfg(feature = "daemon")]
+pub mod state;
+#[cfg(feature = "daemon")]
+pub mod systemd;
+#[cfg(feature = "daemon")]
+pub mod web;

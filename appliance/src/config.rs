@@ -1,0 +1,148 @@
+//! `/etc/d3kos/appliance.toml`: every key optional, unknown keys refused by name.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_PATH: &str = "/etc/d3kos/appliance.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the web UI and API listen.
+    pub listen: SocketAddr,
+    /// State on the data partition: licence, accounts, later backups and the boat log.
+    pub state_dir: PathBuf,
+    /// Where the image puts version.txt and build-manifest.json.
+    pub etc_dir: PathBuf,
+    /// The one-time owner setup code is written here, on the config partition, so the
+    /// owner can read it from the card as well as from the helm screen.
+    pub setup_code_file: PathBuf,
+    /// The tier a fresh device starts with (0-3).
+    pub tier: u8,
+    /// systemd units whose state /api/health reports.
+    pub units: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    pub features: Features,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Features {
+    /// Live instrument data (dashboard, health) readable without signing in: on the boat's
+    /// own network the crew should see the engine without a password.
+    pub public_live_data: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features {
+            public_live_data: true,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 80)),
+            state_dir: PathBuf::from("/var/lib/d3kos"),
+            etc_dir: PathBuf::from("/etc/d3kos"),
+            setup_code_file: PathBuf::from("/boot/config/d3kos-setup-code.txt"),
+            tier: 0,
+            units: vec!["d3kosd.service".into()],
+            max_body_bytes: 64 * 1024,
+            features: Features::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads the file; a missing file means all defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            let at = e.span().map_or(0, |s| s.start).min(text.len());
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line: text[..at].matches('\n').count() + 1,
+                message: e.message().trim_end().to_owned(),
+            }
+        })?;
+        if config.tier > 3 {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                line: text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with("tier"))
+                    .map_or(1, |l| l + 1),
+                message: format!("tier {} does not exist: tiers are 0 to 3", config.tier),
+            });
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_means_defaults() {
+        let c = Config::load(Path::new("/nonexistent/appliance.toml")).unwrap();
+        assert_eq!(c.state_dir, PathBuf::from("/var/lib/d3kos"));
+        assert!(c.features.public_live_data);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("appliance.toml");
+        std::fs::write(
+            &p,
+            "tier = 1\n\n[features]\npublic_live_data = false\nsecret_mode = true\n",
+        )
+        .unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("appliance.toml:5") && e.contains("secret_mode"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("appliance.toml");
+        std::fs::write(&p, "listen = \"127.0.0.1:8080\"\n").unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.max_body_bytes, 64 * 1024);
+    }
+}

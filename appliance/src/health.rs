@@ -1,0 +1,276 @@
+//! The machine's health, read from the kernel: CPU load and temperature, memory, free space
+//! per mount, uptime, the Raspberry Pi's throttling flags, and the state of the services.
+//! A sensor this machine lacks is `null`, never an error.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::systemd::UnitState;
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Snapshot {
+    pub cpu: Cpu,
+    pub memory: Option<Memory>,
+    pub disks: Vec<Disk>,
+    pub uptime_seconds: Option<u64>,
+    pub throttling: Option<Throttling>,
+    pub services: Vec<UnitState>,
+    /// State files that could not be read at start-up, and what was done about them.
+    pub problems: Vec<String>,
+    pub sampled_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Cpu {
+    pub cores: usize,
+    pub usage_percent: Option<f64>,
+    pub temperature_c: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+    pub used_percent: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Disk {
+    pub mount: String,
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+}
+
+/// The firmware's get_throttled bits (Raspberry Pi documentation, "vcgencmd get_throttled").
+#[derive(Debug, Clone, Serialize)]
+pub struct Throttling {
+    pub raw: String,
+    pub under_voltage: bool,
+    pub frequency_capped: bool,
+    pub throttled: bool,
+    pub soft_temp_limit: bool,
+    pub occurred_since_boot: bool,
+}
+
+impl Throttling {
+    pub fn from_bits(bits: u32) -> Self {
+        Throttling {
+            raw: format!("{bits:#x}"),
+            under_voltage: bits & 0x1 != 0,
+            frequency_capped: bits & 0x2 != 0,
+            throttled: bits & 0x4 != 0,
+            soft_temp_limit: bits & 0x8 != 0,
+            occurred_since_boot: bits & 0xf_0000 != 0,
+        }
+    }
+}
+
+/// Where the kernel's files are: `/` on the device, a fixture folder in tests.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub root: PathBuf,
+    last_cpu: Option<(u64, u64)>,
+}
+
+/// File systems worth reporting free space for.
+const REAL_FS: &[&str] = &[
+    "ext4", "ext3", "ext2", "vfat", "btrfs", "xfs", "f2fs", "exfat",
+];
+
+impl Probe {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Probe {
+            root: root.into(),
+            last_cpu: None,
+        }
+    }
+
+    fn read(&self, rel: &str) -> Option<String> {
+        std::fs::read_to_string(self.root.join(rel)).ok()
+    }
+
+    /// Busy and total jiffies from the first line of /proc/stat.
+    fn cpu_times(&self) -> Option<(u64, u64)> {
+        let stat = self.read("proc/stat")?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        if fields.len() < 4 {
+            return None;
+        }
+        let total: u64 = fields.iter().take(8).sum();
+        let idle = fields[3] + fields.get(4).copied().unwrap_or(0);
+        Some((total - idle, total))
+    }
+
+    /// CPU use since the previous sample; `None` on the first.
+    pub fn cpu_usage(&mut self) -> Option<f64> {
+        let now = self.cpu_times()?;
+        let prev = self.last_cpu.replace(now)?;
+        let total = now.1.checked_sub(prev.1)?;
+        let busy = now.0.checked_sub(prev.0)?;
+        (total > 0).then(|| (busy as f64 * 1000.0 / total as f64).round() / 10.0)
+    }
+
+    pub fn temperature(&self) -> Option<f64> {
+        let milli: f64 = self
+            .read("sys/class/thermal/thermal_zone0/temp")?
+            .trim()
+            .parse()
+            .ok()?;
+        Some((milli / 100.0).round() / 10.0)
+    }
+
+    pub fn memory(&self) -> Option<Memory> {
+        let info = self.read("proc/meminfo")?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|r| {
+                    r.trim_start_matches(':')
+                        .split_whitespace()
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .map(|kib| kib * 1024)
+        };
+        let total = field("MemTotal")?;
+        let available = field("MemAvailable")?;
+        Some(Memory {
+            total_bytes: total,
+            available_bytes: available,
+            used_percent: ((total.saturating_sub(available)) as f64 * 1000.0 / total.max(1) as f64)
+                .round()
+                / 10.0,
+        })
+    }
+
+    pub fn uptime(&self) -> Option<u64> {
+        let text = self.read("proc/uptime")?;
+        text.split_whitespace()
+            .next()?
+            .parse::<f64>()
+            .ok()
+            .map(|s| s as u64)
+    }
+
+    /// The throttling flags the firmware driver exposes (Raspberry Pi kernels).
+    pub fn throttling(&self) -> Option<Throttling> {
+        let text = self.read("sys/devices/platform/soc/soc:firmware/get_throttled")?;
+        let t = text.trim();
+        let bits = t
+            .strip_prefix("0x")
+            .map_or_else(|| t.parse().ok(), |h| u32::from_str_radix(h, 16).ok())?;
+        Some(Throttling::from_bits(bits))
+    }
+
+    pub fn disks(&self) -> Vec<Disk> {
+        let Some(mounts) = self.read("proc/self/mounts") else {
+            return Vec::new();
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for line in mounts.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 3 || !REAL_FS.contains(&f[2]) {
+                continue;
+            }
+            // Octal escapes for spaces and the like (fstab(5)).
+            let mount = f[1].replace("\\040", " ");
+            if !seen.insert(mount.clone()) {
+                continue;
+            }
+            let path = if self.root == Path::new("/") {
+                PathBuf::from(&mount)
+            } else {
+                self.root.join(mount.trim_start_matches('/'))
+            };
+            if let Ok(st) = rustix::fs::statvfs(&path) {
+                out.push(Disk {
+                    mount,
+                    total_bytes: st.f_blocks * st.f_frsize,
+                    free_bytes: st.f_bavail * st.f_frsize,
+                });
+            }
+        }
+        out
+    }
+
+    /// Everything but the services, which come from systemd.
+    pub fn sample(&mut self) -> Snapshot {
+        Snapshot {
+            cpu: Cpu {
+                cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                usage_percent: self.cpu_usage(),
+                temperature_c: self.temperature(),
+            },
+            memory: self.memory(),
+            disks: self.disks(),
+            uptime_seconds: self.uptime(),
+            throttling: self.throttling(),
+            services: Vec::new(),
+            problems: Vec::new(),
+            sampled_at: crate::api::now_rfc3339(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn reads_a_raspberry_pi_like_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write(r, "proc/stat", "cpu  100 0 100 800 0 0 0 0 0 0\n");
+        write(
+            r,
+            "proc/meminfo",
+            "MemTotal:        4000000 kB\nMemFree: 1 kB\nMemAvailable:    1000000 kB\n",
+        );
+        write(r, "proc/uptime", "3600.52 7000.00\n");
+        write(r, "sys/class/thermal/thermal_zone0/temp", "48312\n");
+        write(
+            r,
+            "sys/devices/platform/soc/soc:firmware/get_throttled",
+            "0x50005\n",
+        );
+        let mut p = Probe::new(r);
+        let first = p.sample();
+        assert_eq!(first.cpu.usage_percent, None, "no usage before two samples");
+        write(r, "proc/stat", "cpu  150 0 150 900 0 0 0 0 0 0\n");
+        let s = p.sample();
+        assert_eq!(s.cpu.usage_percent, Some(50.0));
+        assert_eq!(s.cpu.temperature_c, Some(48.3));
+        assert_eq!(s.memory.unwrap().used_percent, 75.0);
+        assert_eq!(s.uptime_seconds, Some(3600));
+        let t = s.throttling.unwrap();
+        assert!(t.under_voltage && t.throttled && !t.frequency_capped && t.occurred_since_boot);
+    }
+
+    #[test]
+    fn missing_sensors_are_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Probe::new(dir.path()).sample();
+        assert!(
+            s.cpu.temperature_c.is_none()
+                && s.memory.is_none()
+                && s.throttling.is_none()
+                && s.uptime_seconds.is_none()
+        );
+        assert!(s.disks.is_empty());
+    }
+}

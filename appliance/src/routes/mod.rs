@@ -1,0 +1,18 @@
+//! The HTTP routes, one module per concern.
+
+pub mod health;
+pub mod licence;
+pub mod session;
+pub mod version;
+
+use axum::Router;
+
+use crate::server::Shared;
+
+pub fn router() -> Router<Shared> {
+    Router::new()
+        .merge(licence::routes())
+        .merge(health::routes())
+        .merge(version::routes())
+        .merge(session::routes())
+}

@@ -1,0 +1,691 @@
+//! The real d3kosd on a loopback port, called over HTTP: every endpoint's answers and
+//! errors, the owner setup race, restarts and corrupt state.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_d3kosd");
+
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Device {
+    dir: tempfile::TempDir,
+}
+
+impl Device {
+    fn new(extra_config: &str) -> Device {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join("version.txt"), "d3kOS 0.1.0\n").unwrap();
+        std::fs::write(
+            etc.join("build-manifest.json"),
+            r#"{"name":"d3kOS","version":"0.1.0","build_date":"2026-11-29T00:00:00Z","board":"rpi4"}"#,
+        )
+        .unwrap();
+        let config = format!(
+            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\netc_dir = \"{}\"\nsetup_code_file = \"{}\"\nunits = [\"d3kosd.service\"]\n{extra_config}",
+            dir.path().join("state").display(),
+            etc.display(),
+            dir.path()
+                .join("config-partition/d3kos-setup-code.txt")
+                .display(),
+        );
+        std::fs::write(dir.path().join("appliance.toml"), config).unwrap();
+        Device { dir }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn setup_code(&self) -> String {
+        let text = std::fs::read_to_string(
+            self.dir
+                .path()
+                .join("config-partition/d3kos-setup-code.txt"),
+        )
+        .unwrap();
+        text.split_whitespace()
+            .find(|w| w.len() == 9 && w.as_bytes()[4] == b'-')
+            .unwrap()
+            .to_owned()
+    }
+
+    fn start(&self) -> Daemon {
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(self.dir.path().join("appliance.toml"))
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(a) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(a.trim().parse::<SocketAddr>().unwrap());
+                }
+                log2.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("d3kosd did not start: {}", log.lock().unwrap()));
+        Daemon { child, addr, log }
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A plain HTTP/1.1 exchange: what a browser or curl would send, nothing hidden.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let r = Reply {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    if r.header("transfer-encoding") == Some("chunked") {
+        body = dechunk(&body);
+    }
+    Reply { body, ..r }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+        b = &b[eol + 4 + n..];
+    }
+}
+
+fn get(d: &Daemon, path: &str) -> Reply {
+    request(d.addr, "GET", path, &[], b"")
+}
+
+/// A write as the device's own page sends it.
+fn write(d: &Daemon, method: &str, path: &str, cookie: Option<&str>, body: &Value) -> Reply {
+    let origin = format!("http://{}", d.addr);
+    let mut h = vec![
+        ("Content-Type", "application/json"),
+        ("Origin", origin.as_str()),
+    ];
+    let c;
+    if let Some(cookie) = cookie {
+        c = cookie.to_owned();
+        h.push(("Cookie", &c));
+    }
+    request(d.addr, method, path, &h, body.to_string().as_bytes())
+}
+
+fn assert_ok(r: &Reply) -> Value {
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["success"], true);
+    assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(v["version"].is_string());
+    v["data"].clone()
+}
+
+fn assert_error(r: &Reply, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["success"], false);
+    assert_eq!(v["error"]["code"], code);
+    assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+}
+
+/// Creates the owner and returns the session cookie.
+fn create_owner(dev: &Device, d: &Daemon) -> String {
+    let r = write(
+        d,
+        "POST",
+        "/api/setup/owner",
+        None,
+        &json!({"setup_code": dev.setup_code(), "username": "skipper", "password": "harbour lights"}),
+    );
+    assert_eq!(assert_ok(&r)["username"], "skipper");
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+#[test]
+fn read_endpoints_answer_from_real_state() {
+    let dev = Device::new("");
+    let d = dev.start();
+    let info = assert_ok(&get(&d, "/license/info"));
+    let id = info["installation_id"].as_str().unwrap();
+    assert!(
+        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    assert_eq!(info["tier"], 0);
+    assert_eq!(info["onboarding_resets"]["limit"], 10);
+    assert_eq!(info["features"]["voice"], false);
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(dev.state().join("licence.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        stored["installation_id"], id,
+        "the answer is the stored licence"
+    );
+    assert_eq!(assert_ok(&get(&d, "/tier/status")), info);
+    assert_eq!(assert_ok(&get(&d, "/api/license")), info);
+
+    let v = assert_ok(&get(&d, "/api/version"));
+    assert_eq!(v["version"], "0.1.0");
+    assert_eq!(v["board"], "rpi4");
+    assert_eq!(v["version_txt"], "d3kOS 0.1.0\n");
+
+    // Health comes from the first sample, taken at start.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let h = loop {
+        let h = assert_ok(&get(&d, "/api/health"));
+        if h["sampled_at"].as_str().is_some_and(|s| !s.is_empty()) || Instant::now() > deadline {
+            break h;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let total_kib: u64 = meminfo
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        h["memory"]["total_bytes"],
+        total_kib * 1024,
+        "memory is this machine's"
+    );
+    assert!(h["uptime_seconds"].as_u64().unwrap() > 0);
+    assert!(
+        h["disks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["mount"] == "/"),
+        "{h}"
+    );
+    assert_eq!(h["services"][0]["name"], "d3kosd.service");
+    assert!(h["cpu"]["cores"].as_u64().unwrap() >= 1);
+
+    let s = assert_ok(&get(&d, "/api/session"));
+    assert_eq!(
+        s,
+        json!({"owner_exists": false, "authenticated": false, "username": null})
+    );
+}
+
+#[test]
+fn pages_are_served_with_a_strict_policy_and_no_open_cors() {
+    let d = Device::new("").start();
+    for (path, mime) in [
+        ("/", "text/html"),
+        ("/settings.html", "text/html"),
+        ("/dashboard.html", "text/html"),
+        ("/app.css", "text/css"),
+        ("/app.js", "text/javascript"),
+    ] {
+        let r = get(&d, path);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.header("content-type").unwrap().starts_with(mime),
+            "{path}"
+        );
+        assert!(
+            r.header("content-security-policy")
+                .unwrap()
+                .contains("default-src 'self'")
+        );
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            None,
+            "{path}: no CORS"
+        );
+    }
+    assert!(String::from_utf8_lossy(&get(&d, "/settings.html").body).contains("<html lang=\"en\""));
+    assert_error(&get(&d, "/no/such/page"), 404, "not_found");
+    let pre = request(
+        d.addr,
+        "OPTIONS",
+        "/api/license",
+        &[
+            ("Origin", "http://evil.example"),
+            ("Access-Control-Request-Method", "PUT"),
+        ],
+        b"",
+    );
+    assert_eq!(
+        pre.header("access-control-allow-origin"),
+        None,
+        "no CORS pre-flight grant"
+    );
+}
+
+#[test]
+fn writes_need_the_owner_and_this_origin() {
+    let dev = Device::new("");
+    let d = dev.start();
+    // Unauthenticated write.
+    assert_error(
+        &write(&d, "PUT", "/api/license", None, &json!({"tier": 2})),
+        401,
+        "unauthorized",
+    );
+    // From another origin, even before authentication is looked at.
+    let evil = request(
+        d.addr,
+        "PUT",
+        "/api/license",
+        &[
+            ("Origin", "http://evil.example"),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"tier":2}"#,
+    );
+    assert_error(&evil, 403, "forbidden");
+    let cookie = create_owner(&dev, &d);
+    let cross = request(
+        d.addr,
+        "PUT",
+        "/api/license",
+        &[
+            ("Origin", "http://evil.example"),
+            ("Content-Type", "application/json"),
+            ("Cookie", &cookie),
+        ],
+        br#"{"tier":2}"#,
+    );
+    assert_error(&cross, 403, "forbidden");
+    // Malformed JSON, unknown fields, a body too large.
+    let bad = request(
+        d.addr,
+        "PUT",
+        "/api/license",
+        &[("Content-Type", "application/json"), ("Cookie", &cookie)],
+        b"{\"tier\": ",
+    );
+    assert_error(&bad, 400, "bad_json");
+    assert_error(
+        &write(
+            &d,
+            "PUT",
+            "/api/license",
+            Some(&cookie),
+            &json!({"tier": 2, "x": 1}),
+        ),
+        400,
+        "bad_json",
+    );
+    assert_error(
+        &write(
+            &d,
+            "PUT",
+            "/api/license",
+            Some(&cookie),
+            &json!({"tier": 9}),
+        ),
+        400,
+        "bad_request",
+    );
+    let huge = json!({"username": "x".repeat(200_000), "password": "y"});
+    assert_error(
+        &write(&d, "POST", "/api/session", None, &huge),
+        413,
+        "too_large",
+    );
+    assert_eq!(
+        assert_ok(&get(&d, "/license/info"))["tier"],
+        0,
+        "refused writes changed nothing"
+    );
+    // The owner's write from the device's own page.
+    let info = assert_ok(&write(
+        &d,
+        "PUT",
+        "/api/license",
+        Some(&cookie),
+        &json!({"tier": 2}),
+    ));
+    assert_eq!(info["tier"], 2);
+    assert_eq!(
+        info["onboarding_resets"]["limit"],
+        Value::Null,
+        "tier 2 resets are unlimited"
+    );
+    // A script with an API token sends no Origin.
+    let t = assert_ok(&write(
+        &d,
+        "POST",
+        "/api/tokens",
+        Some(&cookie),
+        &json!({"name": "backup-script"}),
+    ));
+    let bearer = format!("Bearer {}", t["token"].as_str().unwrap());
+    let r = request(
+        d.addr,
+        "PUT",
+        "/api/license",
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"tier":3}"#,
+    );
+    assert_eq!(assert_ok(&r)["tier"], 3);
+    let wrong = request(
+        d.addr,
+        "PUT",
+        "/api/license",
+        &[
+            ("Authorization", "Bearer 00"),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"tier":1}"#,
+    );
+    assert_error(&wrong, 401, "unauthorized");
+    // Signing out ends the session.
+    assert_ok(&write(
+        &d,
+        "DELETE",
+        "/api/session",
+        Some(&cookie),
+        &json!({}),
+    ));
+    assert_error(
+        &write(
+            &d,
+            "PUT",
+            "/api/license",
+            Some(&cookie),
+            &json!({"tier": 1}),
+        ),
+        401,
+        "unauthorized",
+    );
+    assert_error(
+        &write(
+            &d,
+            "POST",
+            "/api/session",
+            None,
+            &json!({"username": "skipper", "password": "wrong password"}),
+        ),
+        401,
+        "bad_credentials",
+    );
+}
+
+#[test]
+fn only_one_visitor_can_create_the_owner() {
+    let dev = Device::new("");
+    let d = dev.start();
+    assert_error(
+        &write(
+            &d,
+            "POST",
+            "/api/setup/owner",
+            None,
+            &json!({"setup_code": "AAAA-BBBB", "username": "thief", "password": "marina wifi"}),
+        ),
+        403,
+        "forbidden",
+    );
+    let code = dev.setup_code();
+    let results: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let code = code.clone();
+                let d = &d;
+                s.spawn(move || write(d, "POST", "/api/setup/owner", None, &json!({"setup_code": code, "username": format!("racer{i}"), "password": "first come first"})).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results.iter().filter(|&&s| s == 200).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(
+        results.iter().filter(|&&s| s == 409).count(),
+        3,
+        "{results:?}"
+    );
+    assert!(
+        !dev.dir
+            .path()
+            .join("config-partition/d3kos-setup-code.txt")
+            .exists(),
+        "the used code is gone"
+    );
+    assert_error(
+        &write(
+            &d,
+            "POST",
+            "/api/setup/owner",
+            None,
+            &json!({"setup_code": code, "username": "late", "password": "too late now"}),
+        ),
+        409,
+        "conflict",
+    );
+}
+
+#[test]
+fn state_survives_a_restart_and_sigterm_stops_cleanly() {
+    let dev = Device::new("");
+    let d = dev.start();
+    let cookie = create_owner(&dev, &d);
+    let id = assert_ok(&get(&d, "/license/info"))["installation_id"].clone();
+    assert_ok(&write(
+        &d,
+        "PUT",
+        "/api/license",
+        Some(&cookie),
+        &json!({"tier": 1}),
+    ));
+    let pid = d.child.id();
+    let d = {
+        let mut d = d;
+        assert!(
+            Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = d.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "d3kosd did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "clean exit: {status}");
+        assert!(d.log.lock().unwrap().contains("stopped"));
+        dev.start()
+    };
+    let info = assert_ok(&get(&d, "/license/info"));
+    assert_eq!(info["installation_id"], id);
+    assert_eq!(info["tier"], 1);
+    assert_eq!(assert_ok(&get(&d, "/api/session"))["owner_exists"], true);
+    let r = write(
+        &d,
+        "POST",
+        "/api/session",
+        None,
+        &json!({"username": "skipper", "password": "harbour lights"}),
+    );
+    assert_eq!(assert_ok(&r)["username"], "skipper");
+}
+
+#[test]
+fn corrupt_state_is_reported_moved_aside_and_not_silently_replaced() {
+    let dev = Device::new("");
+    std::fs::create_dir_all(dev.state()).unwrap();
+    std::fs::write(
+        dev.state().join("licence.json"),
+        "{\"installation_id\": \"0a1b2c3d4e5f6789\", \"tier\": 2, \"onbo",
+    )
+    .unwrap();
+    std::fs::write(dev.state().join("accounts.json"), "\u{0}\u{0}\u{0}").unwrap();
+    let d = dev.start();
+    let moved: Vec<String> = std::fs::read_dir(dev.state())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".corrupt-"))
+        .collect();
+    assert_eq!(moved.len(), 2, "both files kept aside: {moved:?}");
+    let kept = std::fs::read_to_string(
+        dev.state()
+            .join(moved.iter().find(|n| n.starts_with("licence")).unwrap()),
+    )
+    .unwrap();
+    assert!(
+        kept.contains("0a1b2c3d4e5f6789"),
+        "the corrupt file's bytes are kept as they were"
+    );
+    assert_eq!(
+        assert_ok(&get(&d, "/license/info"))["installation_id"],
+        "0a1b2c3d4e5f6789",
+        "the device keeps its identity"
+    );
+    let log = d.log.lock().unwrap().clone();
+    assert!(
+        log.contains("licence.json could not be read") && log.contains("moved aside"),
+        "{log}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = assert_ok(&get(&d, "/api/health"));
+        if h["problems"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health does not report the problems: {h}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn live_data_can_require_sign_in() {
+    let dev = Device::new("[features]\npublic_live_data = false\n");
+    let d = dev.start();
+    assert_error(&get(&d, "/api/health"), 401, "unauthorized");
+    let cookie = create_owner(&dev, &d);
+    let r = request(d.addr, "GET", "/api/health", &[("Cookie", &cookie)], b"");
+    assert_ok(&r);
+}
+
+#[test]
+fn a_bad_config_stops_the_daemon_with_the_key_named() {
+    let dev = Device::new("colour = \"blue\"\n");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(dev.dir.path().join("appliance.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("appliance.toml:6") && err.contains("colour"),
+        "{err}"
+    );
+    let _ = Path::new("");
+}
