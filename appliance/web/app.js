@@ -1,0 +1,629 @@
+// d3kOS helm screen: shared script for every page.
+//
+// Loaded from <head> without `defer` so the theme is on <html> before the first paint (a
+// white flash at night would cost the helmsman his night vision); everything else waits
+// for the document. Plain ES2020, no libraries: the pages must work with nothing but d3kosd.
+'use strict';
+
+(() => {
+  // ---------------------------------------------------------------- theme
+
+  const THEME_KEY = 'd3kos-theme';
+  const root = document.documentElement;
+  const darkQuery = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null;
+
+  function storedTheme() {
+    try {
+      const v = window.localStorage.getItem(THEME_KEY);
+      return v === 'night' || v === 'day' ? v : null;
+    } catch (_) {
+      return null; // storage refused (private mode): follow the system
+    }
+  }
+
+  function systemTheme() {
+    return darkQuery && darkQuery.matches ? 'night' : 'day';
+  }
+
+  function currentTheme() {
+    return storedTheme() || systemTheme();
+  }
+
+  function applyTheme(theme) {
+    root.dataset.theme = theme;
+    for (const b of document.querySelectorAll('[data-theme-toggle]')) {
+      b.setAttribute('aria-pressed', theme === 'night' ? 'true' : 'false');
+    }
+  }
+
+  function toggleTheme() {
+    const next = currentTheme() === 'night' ? 'day' : 'night';
+    try {
+      window.localStorage.setItem(THEME_KEY, next);
+    } catch (_) {
+      // Not kept across pages, but still applied here.
+    }
+    applyTheme(next);
+  }
+
+  applyTheme(currentTheme());
+  if (darkQuery && darkQuery.addEventListener) {
+    darkQuery.addEventListener('change', () => {
+      if (!storedTheme()) applyTheme(systemTheme());
+    });
+  }
+  // Another tab or window changed the theme.
+  window.addEventListener('storage', (e) => {
+    if (e.key === THEME_KEY) applyTheme(currentTheme());
+  });
+
+  // ---------------------------------------------------------------- API
+
+  const TIMEOUT_MS = 8000;
+
+  /**
+   * Calls the device's API and returns its envelope: `{success: true, data}` or
+   * `{success: false, error: {code, message}}`. Never throws: a network failure or an
+   * answer that is not an envelope becomes an error envelope with a message for a person.
+   * `options.body`, when given, is sent as JSON.
+   */
+  async function api(path, options = {}) {
+    const init = {
+      method: options.method || 'GET',
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { Accept: 'application/json' },
+    };
+    if (options.body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(options.body);
+    }
+    const controller = typeof AbortController === 'function' ? new AbortController() : null;
+    let timer = null;
+    if (controller) {
+      init.signal = controller.signal;
+      timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (_) {
+      if (timer) clearTimeout(timer);
+      return failure('network', 'The helm computer did not answer. Check the connection and try again.');
+    }
+    let env = null;
+    try {
+      env = await res.json();
+    } catch (_) {
+      env = null;
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    if (!env || typeof env !== 'object' || typeof env.success !== 'boolean') {
+      return failure('bad_response', `The helm computer gave an unexpected answer (HTTP ${res.status}).`);
+    }
+    if (!env.success) {
+      const err = env.error && typeof env.error === 'object' ? env.error : {};
+      env.error = {
+        code: typeof err.code === 'string' ? err.code : 'unknown',
+        message:
+          typeof err.message === 'string' && err.message
+            ? err.message
+            : `The helm computer refused the request (HTTP ${res.status}).`,
+      };
+    } else if (env.data === undefined || env.data === null) {
+      env.data = {};
+    }
+    return env;
+  }
+
+  function failure(code, message) {
+    return { success: false, error: { code, message } };
+  }
+
+  // ---------------------------------------------------------------- formatting
+
+  const NA = 'not available';
+
+  function isNum(v) {
+    return typeof v === 'number' && Number.isFinite(v);
+  }
+
+  /** Text for any value; null, undefined, NaN and empty strings are "not available". */
+  function text(v) {
+    if (v === null || v === undefined) return NA;
+    if (typeof v === 'number') return isNum(v) ? String(v) : NA;
+    if (typeof v === 'boolean') return v ? 'yes' : 'no';
+    const s = String(v).trim();
+    return s ? s : NA;
+  }
+
+  /** 1234 → "1.2 KB", 1.2e9 → "1.2 GB" (powers of 1000, as disks are sold). */
+  function formatBytes(n) {
+    if (!isNum(n) || n < 0) return NA;
+    const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+    let i = 0;
+    let v = n;
+    while (v >= 1000 && i < units.length - 1) {
+      v /= 1000;
+      i += 1;
+    }
+    const digits = i === 0 ? 0 : v < 10 ? 1 : v < 100 ? 1 : 0;
+    return `${v.toFixed(digits)} ${units[i]}`;
+  }
+
+  /** 273600 → "3 d 4 h", 4500 → "1 h 15 min", 59 → "59 s". */
+  function formatDuration(seconds) {
+    if (!isNum(seconds) || seconds < 0) return NA;
+    const s = Math.floor(seconds);
+    const d = Math.floor(s / 86400);
+    const h = Math.floor((s % 86400) / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    if (d > 0) return `${d} d ${h} h`;
+    if (h > 0) return `${h} h ${m} min`;
+    if (m > 0) return `${m} min`;
+    return `${s} s`;
+  }
+
+  function formatNumber(v, digits, unit) {
+    if (!isNum(v)) return NA;
+    const n = v.toFixed(digits);
+    return unit ? `${n} ${unit}` : n;
+  }
+
+  function formatPercent(v) {
+    return formatNumber(v, 0, '%');
+  }
+
+  function formatTemperature(v) {
+    return formatNumber(v, 1, '°C');
+  }
+
+  /** An RFC 3339 time as "2026-11-29 10:00 UTC"; other text as it is. */
+  function formatDate(iso) {
+    if (typeof iso !== 'string' || !iso.trim()) return NA;
+    const t = Date.parse(iso);
+    if (!Number.isFinite(t)) return iso.trim();
+    const d = new Date(t);
+    const pad = (x) => String(x).padStart(2, '0');
+    return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
+  }
+
+  // ---------------------------------------------------------------- DOM helpers
+
+  const $ = (id) => document.getElementById(id);
+
+  function setText(id, value) {
+    const el = $(id);
+    if (el) el.textContent = value;
+  }
+
+  function setMessage(id, message) {
+    const el = $(id);
+    if (!el) return;
+    const next = message || '';
+    // Rewriting identical text would make screen readers repeat it every refresh.
+    if (el.textContent !== next) el.textContent = next;
+  }
+
+  function cell(tag, value, className) {
+    const c = document.createElement(tag);
+    c.textContent = value;
+    if (className) c.className = className;
+    if (tag === 'th') c.scope = 'row';
+    return c;
+  }
+
+  /** Fills a <tbody> with rows of [header, value, class] triples; an empty list says so. */
+  function fillRows(id, rows, columns, emptyText) {
+    const body = $(id);
+    if (!body) return;
+    const fresh = [];
+    if (!rows.length) {
+      const tr = document.createElement('tr');
+      const td = cell('td', emptyText);
+      td.colSpan = columns;
+      tr.append(td);
+      fresh.push(tr);
+    }
+    for (const r of rows) {
+      const tr = document.createElement('tr');
+      tr.append(cell('th', r[0]));
+      for (const v of r.slice(1)) {
+        if (v && typeof v === 'object') tr.append(cell('td', v.text, v.className));
+        else tr.append(cell('td', v));
+      }
+      fresh.push(tr);
+    }
+    body.replaceChildren(...fresh);
+  }
+
+  /** Runs `fn` now and every `ms`, skipping turns while the page is hidden or a turn is running. */
+  function every(ms, fn) {
+    let busy = false;
+    const tick = async () => {
+      if (busy || document.hidden) return;
+      busy = true;
+      try {
+        await fn();
+      } finally {
+        busy = false;
+      }
+    };
+    tick();
+    setInterval(tick, ms);
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden) tick();
+    });
+  }
+
+  const HEALTH_EVERY_MS = 5000;
+
+  // ---------------------------------------------------------------- main menu
+
+  async function homePage() {
+    const r = await api('/api/version');
+    if (r.success) {
+      const v = r.data;
+      const board = typeof v.board === 'string' && v.board ? ` on ${v.board}` : '';
+      setText('home-version', `${text(v.version)}${board}`);
+      setMessage('home-error', '');
+    } else {
+      setText('home-version', NA);
+      setMessage('home-error', r.error.message);
+    }
+  }
+
+  // ---------------------------------------------------------------- settings
+
+  const FEATURE_NAMES = {
+    voice: 'Voice control',
+    camera: 'Camera',
+    unlimited_resets: 'Unlimited onboarding resets',
+    cloud_sync: 'Cloud sync',
+    multi_boat: 'Several boats',
+  };
+
+  function featureName(key) {
+    if (FEATURE_NAMES[key]) return FEATURE_NAMES[key];
+    const s = String(key).replace(/_/g, ' ');
+    return s.charAt(0).toUpperCase() + s.slice(1);
+  }
+
+  function onOff(v) {
+    if (v === true) return { text: 'On', className: 'state-on' };
+    if (v === false) return { text: 'Off', className: 'state-off' };
+    return { text: NA };
+  }
+
+  async function loadVersion() {
+    const r = await api('/api/version');
+    if (r.success) {
+      const v = r.data;
+      setText('sw-version', text(v.version));
+      setText('sw-build-date', formatDate(v.build_date));
+      setText('sw-board', text(v.board));
+      setMessage('software-error', '');
+    } else {
+      for (const id of ['sw-version', 'sw-build-date', 'sw-board']) setText(id, NA);
+      setMessage('software-error', r.error.message);
+    }
+  }
+
+  function limitText(v) {
+    if (v === null) return 'unlimited';
+    return isNum(v) ? String(v) : NA;
+  }
+
+  async function loadLicence() {
+    const r = await api('/license/info');
+    if (r.success) {
+      const l = r.data;
+      const name = typeof l.tier_name === 'string' && l.tier_name ? l.tier_name : null;
+      const tier = isNum(l.tier) ? `tier ${l.tier}` : null;
+      setText('lic-tier', name && tier ? `${name} (${tier})` : text(name || tier));
+      setText('lic-installation', text(l.installation_id));
+      const resets = l.onboarding_resets && typeof l.onboarding_resets === 'object' ? l.onboarding_resets : {};
+      setText('lic-resets-used', isNum(resets.used) ? String(resets.used) : NA);
+      setText('lic-resets-limit', resets.limit === undefined ? NA : limitText(resets.limit));
+      setText('lic-resets-remaining', resets.remaining === undefined ? NA : limitText(resets.remaining));
+      const features = l.features && typeof l.features === 'object' ? l.features : {};
+      fillRows(
+        'lic-features',
+        Object.keys(features).map((k) => [featureName(k), onOff(features[k])]),
+        2,
+        'No features listed.',
+      );
+      setMessage('licence-error', '');
+    } else {
+      for (const id of ['lic-tier', 'lic-installation', 'lic-resets-used', 'lic-resets-limit', 'lic-resets-remaining']) {
+        setText(id, NA);
+      }
+      fillRows('lic-features', [], 2, NA);
+      setMessage('licence-error', r.error.message);
+    }
+  }
+
+  const THROTTLE_NAMES = [
+    ['under_voltage', 'Under-voltage now'],
+    ['frequency_capped', 'CPU speed capped now'],
+    ['throttled', 'Throttled now'],
+    ['soft_temp_limit', 'Soft temperature limit now'],
+    ['occurred_since_boot', 'Any of these since start-up'],
+  ];
+
+  function yesNo(v) {
+    if (v === true) return { text: 'Yes', className: 'state-bad' };
+    if (v === false) return { text: 'No', className: 'state-off' };
+    return { text: NA };
+  }
+
+  function memoryText(m) {
+    if (!m || typeof m !== 'object') return NA;
+    const pct = formatPercent(m.used_percent);
+    if (pct === NA) return NA;
+    if (isNum(m.total_bytes) && isNum(m.available_bytes)) {
+      return `${pct} (${formatBytes(m.total_bytes - m.available_bytes)} of ${formatBytes(m.total_bytes)})`;
+    }
+    return pct;
+  }
+
+  function serviceState(s) {
+    const active = typeof s.active_state === 'string' && s.active_state ? s.active_state : null;
+    const sub = typeof s.sub_state === 'string' && s.sub_state ? s.sub_state : null;
+    if (!active) return { text: NA };
+    const t = sub ? `${active} (${sub})` : active;
+    const className = active === 'active' ? 'state-on' : active === 'failed' ? 'state-bad' : 'state-off';
+    return { text: t, className };
+  }
+
+  const HEALTH_IDS = ['hl-cpu-usage', 'hl-cpu-temp', 'hl-cpu-cores', 'hl-memory', 'hl-uptime', 'hl-sampled'];
+
+  async function loadHealth() {
+    const r = await api('/api/health');
+    if (!r.success) {
+      for (const id of HEALTH_IDS) setText(id, NA);
+      fillRows('hl-disks', [], 3, NA);
+      fillRows('hl-throttling', [], 2, NA);
+      fillRows('hl-services', [], 2, NA);
+      showProblems([]);
+      setMessage('health-error', r.error.message);
+      return;
+    }
+    const h = r.data;
+    const cpu = h.cpu && typeof h.cpu === 'object' ? h.cpu : {};
+    setText('hl-cpu-usage', formatNumber(cpu.usage_percent, 1, '%'));
+    setText('hl-cpu-temp', formatTemperature(cpu.temperature_c));
+    setText('hl-cpu-cores', isNum(cpu.cores) && cpu.cores > 0 ? String(cpu.cores) : NA);
+    setText('hl-memory', memoryText(h.memory));
+    setText('hl-uptime', formatDuration(h.uptime_seconds));
+    setText('hl-sampled', formatDate(h.sampled_at));
+
+    const disks = Array.isArray(h.disks) ? h.disks : [];
+    fillRows(
+      'hl-disks',
+      disks.map((d) => {
+        const free = formatBytes(d.free_bytes);
+        const pct =
+          isNum(d.free_bytes) && isNum(d.total_bytes) && d.total_bytes > 0
+            ? ` (${Math.round((100 * d.free_bytes) / d.total_bytes)} % free)`
+            : '';
+        return [text(d.mount), free === NA ? NA : free + pct, formatBytes(d.total_bytes)];
+      }),
+      3,
+      'No disks reported.',
+    );
+
+    const t = h.throttling && typeof h.throttling === 'object' ? h.throttling : null;
+    if (t) {
+      const rows = THROTTLE_NAMES.map(([k, label]) => [label, yesNo(t[k])]);
+      rows.push(['Raw flags', text(t.raw)]);
+      fillRows('hl-throttling', rows, 2, NA);
+    } else {
+      fillRows('hl-throttling', [], 2, `${NA} on this board`);
+    }
+
+    const services = Array.isArray(h.services) ? h.services : [];
+    fillRows(
+      'hl-services',
+      services.map((s) => [text(s.name), serviceState(s)]),
+      2,
+      'No services watched.',
+    );
+    showProblems(Array.isArray(h.problems) ? h.problems : []);
+    setMessage('health-error', '');
+  }
+
+  function showProblems(list) {
+    const box = $('hl-problems-box');
+    const ul = $('hl-problems');
+    if (!box || !ul) return;
+    const items = list.filter((p) => typeof p === 'string' && p).map((p) => {
+      const li = document.createElement('li');
+      li.textContent = p;
+      return li;
+    });
+    ul.replaceChildren(...items);
+    box.hidden = items.length === 0;
+  }
+
+  // ---- owner account
+
+  function showOwnerView(view, username) {
+    $('setup-form').hidden = view !== 'setup';
+    $('signin-form').hidden = view !== 'signin';
+    $('signed-in').hidden = view !== 'signed-in';
+    const status = {
+      setup: 'No owner account exists yet.',
+      signin: 'An owner account exists. Sign in to change settings.',
+      'signed-in': '',
+      unknown: 'The state of the owner account is not available.',
+    }[view];
+    const p = $('owner-status');
+    p.textContent = status;
+    p.hidden = !status;
+    if (view === 'signed-in') setText('signed-in-user', text(username));
+  }
+
+  async function loadSession() {
+    const r = await api('/api/session');
+    if (!r.success) {
+      showOwnerView('unknown');
+      setMessage('owner-error', r.error.message);
+      return null;
+    }
+    const s = r.data;
+    setMessage('owner-error', '');
+    if (s.owner_exists === false) showOwnerView('setup');
+    else if (s.authenticated === true) showOwnerView('signed-in', s.username);
+    else showOwnerView('signin');
+    return s;
+  }
+
+  /** Marks the fields and shows the message; focus goes to the first bad field. */
+  function formError(message, fields = []) {
+    setMessage('owner-note', '');
+    setMessage('owner-error', message);
+    for (const el of document.querySelectorAll('#main input[aria-invalid]')) el.removeAttribute('aria-invalid');
+    for (const f of fields) f.setAttribute('aria-invalid', 'true');
+    if (fields[0]) fields[0].focus();
+  }
+
+  async function submitting(form, busyLabel, work) {
+    const button = form.querySelector('button[type="submit"]');
+    const label = button.textContent;
+    button.disabled = true;
+    button.textContent = busyLabel;
+    try {
+      await work();
+    } finally {
+      button.disabled = false;
+      button.textContent = label;
+    }
+  }
+
+  function ownerForms() {
+    const setup = $('setup-form');
+    const signin = $('signin-form');
+    const signout = $('signout-button');
+
+    setup.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const code = $('setup-code');
+      const user = $('setup-username');
+      const pw = $('setup-password');
+      const pw2 = $('setup-password2');
+      if (!code.value.trim()) return formError('Enter the setup code shown on the helm display.', [code]);
+      if (!user.value.trim()) return formError('Choose a username.', [user]);
+      if (pw.value.length < 8) return formError('Choose a password of at least 8 characters.', [pw]);
+      if (pw.value !== pw2.value) return formError('The two passwords are not the same.', [pw2]);
+      submitting(setup, 'Creating…', async () => {
+        const r = await api('/api/setup/owner', {
+          method: 'POST',
+          body: { setup_code: code.value.trim(), username: user.value.trim(), password: pw.value },
+        });
+        if (!r.success) return formError(r.error.message);
+        pw.value = '';
+        pw2.value = '';
+        code.value = '';
+        formError('');
+        await afterSignIn(r.data.username, 'Owner account created.');
+      });
+    });
+
+    signin.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const user = $('signin-username');
+      const pw = $('signin-password');
+      if (!user.value.trim()) return formError('Enter your username.', [user]);
+      if (!pw.value) return formError('Enter your password.', [pw]);
+      submitting(signin, 'Signing in…', async () => {
+        const r = await api('/api/session', {
+          method: 'POST',
+          body: { username: user.value.trim(), password: pw.value },
+        });
+        if (!r.success) return formError(r.error.message, [pw]);
+        pw.value = '';
+        formError('');
+        await afterSignIn(r.data.username, '');
+      });
+    });
+
+    signout.addEventListener('click', async () => {
+      signout.disabled = true;
+      try {
+        const r = await api('/api/session', { method: 'DELETE' });
+        if (!r.success) {
+          formError(r.error.message);
+          return;
+        }
+        formError('');
+        await loadSession();
+        setMessage('owner-note', 'Signed out.');
+        const u = $('signin-username');
+        if (u && !$('signin-form').hidden) u.focus();
+      } finally {
+        signout.disabled = false;
+      }
+    });
+  }
+
+  async function afterSignIn(username, note) {
+    const s = await loadSession();
+    const who = (s && s.username) || username;
+    setMessage('owner-note', `${note ? note + ' ' : ''}Signed in as ${text(who)}.`);
+    const b = $('signout-button');
+    if (b && !$('signed-in').hidden) b.focus();
+    // What needs an account (live data, for example) may answer now.
+    loadHealth();
+  }
+
+  function settingsPage() {
+    ownerForms();
+    loadVersion();
+    loadLicence();
+    loadSession();
+    every(HEALTH_EVERY_MS, loadHealth);
+  }
+
+  // ---------------------------------------------------------------- engine dashboard
+
+  async function loadHealthStrip() {
+    const r = await api('/api/health');
+    if (r.success) {
+      const h = r.data;
+      const cpu = h.cpu && typeof h.cpu === 'object' ? h.cpu : {};
+      setText('strip-cpu-temp', formatTemperature(cpu.temperature_c));
+      const m = h.memory && typeof h.memory === 'object' ? h.memory : {};
+      setText('strip-memory', formatPercent(m.used_percent));
+      setMessage('strip-error', '');
+    } else {
+      setText('strip-cpu-temp', NA);
+      setText('strip-memory', NA);
+      setMessage('strip-error', r.error.message);
+    }
+  }
+
+  function dashboardPage() {
+    every(HEALTH_EVERY_MS, loadHealthStrip);
+  }
+
+  // ---------------------------------------------------------------- start
+
+  function start() {
+    for (const b of document.querySelectorAll('[data-theme-toggle]')) {
+      b.addEventListener('click', toggleTheme);
+    }
+    applyTheme(currentTheme());
+    const page = document.body.dataset.page;
+    if (page === 'home') homePage();
+    else if (page === 'settings') settingsPage();
+    else if (page === 'dashboard') dashboardPage();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+
+  // For the browser console and later pages.
+  window.d3kos = Object.freeze({ api, formatBytes, formatDuration, formatDate, formatNumber, text, NA });
+})();
