@@ -1,186 +1,13 @@
 //! The real d3kosd on a loopback port, called over HTTP: every endpoint's answers and
 //! errors, the owner setup race, restarts and corrupt state.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{BIN, Daemon, Device, Reply, request};
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_d3kosd");
-
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Device {
-    dir: tempfile::TempDir,
-}
-
-impl Device {
-    fn new(extra_config: &str) -> Device {
-        let dir = tempfile::tempdir().unwrap();
-        let etc = dir.path().join("etc");
-        std::fs::create_dir_all(&etc).unwrap();
-        std::fs::write(etc.join("version.txt"), "d3kOS 0.1.0\n").unwrap();
-        std::fs::write(
-            etc.join("build-manifest.json"),
-            r#"{"name":"d3kOS","version":"0.1.0","build_date":"2026-11-29T00:00:00Z","board":"rpi4"}"#,
-        )
-        .unwrap();
-        let config = format!(
-            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\netc_dir = \"{}\"\nsetup_code_file = \"{}\"\nunits = [\"d3kosd.service\"]\n{extra_config}",
-            dir.path().join("state").display(),
-            etc.display(),
-            dir.path()
-                .join("config-partition/d3kos-setup-code.txt")
-                .display(),
-        );
-        std::fs::write(dir.path().join("appliance.toml"), config).unwrap();
-        Device { dir }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn setup_code(&self) -> String {
-        let text = std::fs::read_to_string(
-            self.dir
-                .path()
-                .join("config-partition/d3kos-setup-code.txt"),
-        )
-        .unwrap();
-        text.split_whitespace()
-            .find(|w| w.len() == 9 && w.as_bytes()[4] == b'-')
-            .unwrap()
-            .to_owned()
-    }
-
-    fn start(&self) -> Daemon {
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(self.dir.path().join("appliance.toml"))
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(a) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(a.trim().parse::<SocketAddr>().unwrap());
-                }
-                log2.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("d3kosd did not start: {}", log.lock().unwrap()));
-        Daemon { child, addr, log }
-    }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A plain HTTP/1.1 exchange: what a browser or curl would send, nothing hidden.
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a header block");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let r = Reply {
-        status,
-        headers,
-        body: Vec::new(),
-    };
-    if r.header("transfer-encoding") == Some("chunked") {
-        body = dechunk(&body);
-    }
-    Reply { body, ..r }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
-        b = &b[eol + 4 + n..];
-    }
-}
 
 fn get(d: &Daemon, path: &str) -> Reply {
     request(d.addr, "GET", path, &[], b"")
@@ -458,7 +285,7 @@ fn writes_need_the_owner_and_this_origin() {
         "PUT",
         "/api/license",
         &[
-            ("Authorization", &bearer),
+            ("Authorization", bearer.as_str()),
             ("Content-Type", "application/json"),
         ],
         br#"{"tier":3}"#,
@@ -687,5 +514,4 @@ fn a_bad_config_stops_the_daemon_with_the_key_named() {
         err.contains("appliance.toml:6") && err.contains("colour"),
         "{err}"
     );
-    let _ = Path::new("");
 }
