@@ -2,6 +2,7 @@
 //! shares with the image builder.
 
 pub mod layout;
+pub mod time;
 
 #[cfg(feature = "daemon")]
 pub mod api;

@@ -11,6 +11,6 @@ pub mod fs;
 pub mod ids;
 pub mod probe;
 pub mod rootfs;
-pub mod time;
+pub use appliance::time;
 pub mod tool;
 pub mod verify;

@@ -1,4 +1,4 @@
-//! Calendar arithmetic for SOURCE_DATE_EPOCH: every timestamp in an artifact comes from it.
+//! Calendar arithmetic in UTC: SOURCE_DATE_EPOCH for the builder's artifacts, timestamps for the daemon's answers.
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
