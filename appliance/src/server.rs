@@ -187,6 +187,10 @@ async fn fallback(req: Request) -> Response {
         if let Some(r) = crate::web::asset(req.uri().path()) {
             return r;
         }
+        // Browsers ask for an icon on every page; there is none, and that is not an error.
+        if req.uri().path() == "/favicon.ico" {
+            return StatusCode::NO_CONTENT.into_response();
+        }
     }
     ApiError::not_found(format!("Nothing at {} {}.", req.method(), req.uri().path()))
         .into_response()

@@ -181,4 +181,3 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[eol + 4 + n..];
     }
 }
-

@@ -1,0 +1,53 @@
+//! The pages as a browser shows them: each page of the real d3kosd in headless Chromium at
+//! 1280×800, day and night theme, checked with axe-core for WCAG 2.1 A and AA, with a
+//! screenshot of each written to target/page-screenshots/.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::Device;
+
+#[test]
+fn pages_pass_axe_in_chromium_with_screenshots() {
+    let dev = Device::new("");
+    let d = dev.start();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let checker = repo.join("tests/pages/check.mjs");
+    assert!(
+        repo.join("tests/pages/node_modules").is_dir(),
+        "the page checker's packages are missing: run `npm ci` in tests/pages (ci/test does)"
+    );
+    let shots = repo.join("target/page-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(&checker)
+        .arg(format!("http://{}", d.addr))
+        .arg(&shots)
+        .output()
+        .expect("node runs (ci/setup-host installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "axe found violations or the browser failed:\n{stdout}"
+    );
+    let pngs: Vec<_> = std::fs::read_dir(&shots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert!(pngs.len() >= 6, "a screenshot per page and theme: {pngs:?}");
+    for p in &pngs {
+        println!("screenshot: {}", p.display());
+    }
+    assert!(
+        stdout.lines().any(|l| l.trim() == "6 passed, 0 failed"),
+        "{stdout}"
+    );
+}
