@@ -1083,3 +1083,39 @@ fn help_matches_the_golden_text() {
         );
     }
 }
+
+#[test]
+fn rpi4_gpt_variant_is_one_setting_away() {
+    let work = tempfile::tempdir().unwrap();
+    let recipe = edited(
+        work.path(),
+        "boards/rpi4.toml",
+        "table = \"mbr\"",
+        "table = \"gpt\"",
+    );
+    let out = work.path().join("out");
+    run(&mut build_with(&recipe, "rpi4", fixture_tar(), &out));
+    let img = out.join("d3kOS-0.1.0-rpi4.img");
+    let (label, parts) = sfdisk(&img);
+    assert_eq!(label, "gpt");
+    assert_eq!(
+        parts.iter().map(|p| p.number).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4],
+        "no extended partition on GPT"
+    );
+    let v = run(Command::new("sgdisk").arg("-v").arg(&img));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("No problems found"));
+    let config = out.join("config.part");
+    extract(&img, parts[0].start, parts[0].size, &config);
+    assert_eq!(
+        mtype(&config, "autoboot.txt"),
+        "[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n"
+    );
+    let boot_a = out.join("boot-a.part");
+    extract(&img, parts[1].start, parts[1].size, &boot_a);
+    assert!(
+        mtype(&boot_a, "cmdline.txt").starts_with(&format!("root=PARTUUID={} ", parts[3].partuuid))
+    );
+    let verify = run(Command::new(BIN).arg("verify").arg(&img));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("checks passed"));
+}
