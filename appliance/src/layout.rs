@@ -237,6 +237,71 @@ impl Placer {
     }
 }
 
+/// Why a layout cannot be grown onto a medium.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrowError {
+    #[error("the medium holds {have} bytes but the partitions need {need}: use a larger card")]
+    TooSmall { need: u64, have: u64 },
+    #[error("partition `{0}` ships in the image but its place is not known")]
+    Unplaced(String),
+}
+
+impl Layout {
+    /// Where every partition sits on a medium of `disk_bytes` once first boot has run.
+    ///
+    /// Partitions shipped in the image stay exactly where the image put them (`shipped[i]`),
+    /// whatever partitions follow: first boot never moves what it did not create. Partitions
+    /// declared "first-boot" follow the last shipped one in declaration order, aligned, at
+    /// their declared size; the partition marked `grow` then extends to the end of the medium,
+    /// less the backup GPT where there is one. The answer depends only on the layout, the
+    /// shipped extents and the medium's size, so a first boot cut short computes the same
+    /// plan when it resumes.
+    pub fn grown(
+        &self,
+        shipped: &[Option<Extent>],
+        disk_bytes: u64,
+    ) -> Result<Vec<Extent>, GrowError> {
+        let usable_end = match self.table {
+            TableKind::Gpt => {
+                disk_bytes.saturating_sub(GPT_BACKUP_SECTORS * SECTOR) / SECTOR * SECTOR
+            }
+            TableKind::Mbr => disk_bytes / SECTOR * SECTOR,
+        };
+        let mut placer = Placer::default();
+        let mut out = Vec::with_capacity(self.partitions.len());
+        for (i, p) in self.partitions.iter().enumerate() {
+            let extent = match (p.create, shipped.get(i).copied().flatten()) {
+                (Create::Build, Some(e)) => placer.place_at(e.start, e.size),
+                (Create::Build, None) => return Err(GrowError::Unplaced(p.name.clone())),
+                (Create::FirstBoot, _) => {
+                    let size = match p.size {
+                        SizeSpec::Fixed(b) => b,
+                        SizeSpec::Content(_) => p.min_size.unwrap_or(ALIGN),
+                    };
+                    placer.place(self, i, size)
+                }
+            };
+            out.push(extent);
+        }
+        let need = out.iter().map(Extent::end).max().unwrap_or(0);
+        if need > usable_end {
+            return Err(GrowError::TooSmall {
+                need,
+                have: disk_bytes,
+            });
+        }
+        if let Some(i) = self.partitions.iter().position(|p| p.grow) {
+            let e = &mut out[i];
+            // Whole alignment units: the last partial erase block is left alone.
+            let end = usable_end / ALIGN * ALIGN;
+            if end > e.end() {
+                e.size = end - e.start;
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +358,77 @@ mod tests {
         assert_eq!(extents[1].start, 3 * ALIGN);
         assert_eq!(extents[3].start, 8 * ALIGN, "one unit for the EBR");
         assert!(extents.iter().all(|e| e.start % ALIGN == 0));
+    }
+
+    fn shipped_and_first_boot(table: TableKind) -> (Layout, Vec<Option<Extent>>) {
+        let mut layout = ab(table);
+        for (i, p) in layout.partitions.iter_mut().enumerate() {
+            if i >= 4 {
+                p.create = Create::FirstBoot;
+            }
+        }
+        layout.partitions[4].size = SizeSpec::Fixed(64 * ALIGN);
+        layout.partitions[5].size = SizeSpec::Fixed(8 * ALIGN);
+        layout.partitions[5].grow = true;
+        let mut placer = Placer::default();
+        let shipped = (0..layout.partitions.len())
+            .map(|i| (i < 4).then(|| placer.place(&layout, i, 3 * ALIGN)))
+            .collect();
+        (layout, shipped)
+    }
+
+    #[test]
+    fn first_boot_keeps_shipped_partitions_and_grows_data_to_the_end() {
+        let (layout, shipped) = shipped_and_first_boot(TableKind::Gpt);
+        let disk = 32 * 1024 * 1024 * 1024;
+        let plan = layout.grown(&shipped, disk).unwrap();
+        for i in 0..4 {
+            assert_eq!(Some(plan[i]), shipped[i], "partition {i} does not move");
+        }
+        assert_eq!(
+            plan[4].start,
+            shipped[3].unwrap().end().div_ceil(ALIGN) * ALIGN
+        );
+        assert_eq!(plan[4].size, 64 * ALIGN);
+        let data = plan[5];
+        assert!(
+            data.end() <= disk - GPT_BACKUP_SECTORS * SECTOR,
+            "the backup GPT keeps its place"
+        );
+        assert!(
+            disk - GPT_BACKUP_SECTORS * SECTOR - data.end() < ALIGN,
+            "data reaches the end"
+        );
+        assert_eq!(
+            layout.grown(&shipped, disk).unwrap(),
+            plan,
+            "a resumed first boot plans the same"
+        );
+    }
+
+    #[test]
+    fn mbr_first_boot_leaves_room_for_each_boot_record() {
+        let (layout, shipped) = shipped_and_first_boot(TableKind::Mbr);
+        let plan = layout.grown(&shipped, 8 * 1024 * 1024 * 1024).unwrap();
+        assert_eq!(
+            plan[4].start,
+            shipped[3].unwrap().end().div_ceil(ALIGN) * ALIGN + ALIGN
+        );
+        assert_eq!(plan[5].start, plan[4].end().div_ceil(ALIGN) * ALIGN + ALIGN);
+    }
+
+    #[test]
+    fn a_card_too_small_is_refused_before_anything_changes() {
+        let (layout, shipped) = shipped_and_first_boot(TableKind::Gpt);
+        let e = layout.grown(&shipped, 64 * ALIGN).unwrap_err();
+        assert!(matches!(e, GrowError::TooSmall { .. }));
+        assert!(e.to_string().contains("use a larger card"));
+        let mut missing = shipped.clone();
+        missing[2] = None;
+        assert_eq!(
+            layout.grown(&missing, 1 << 40),
+            Err(GrowError::Unplaced("boot-b".into()))
+        );
     }
 
     #[test]
