@@ -15,6 +15,10 @@ use crate::state::{self, StateError};
 
 pub const SESSION_COOKIE: &str = "d3kos_session";
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Wrong passwords tolerated within [`FAILURE_WINDOW`] before sign-in pauses: Argon2 makes
+/// each guess slow, this makes a marina-Wi-Fi guesser give up.
+const SIGN_IN_FAILURES: usize = 5;
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Wrong setup codes tolerated before the code is replaced by a new one.
 const SETUP_ATTEMPTS: u32 = 10;
 /// Setup codes avoid characters a skipper could misread on a screen (0/O, 1/I/L).
@@ -61,6 +65,7 @@ pub struct Auth {
     accounts: Accounts,
     sessions: HashMap<String, Session>,
     setup: Option<SetupCode>,
+    failures: std::collections::VecDeque<Instant>,
 }
 
 fn digest(token: &str) -> String {
@@ -147,6 +152,7 @@ impl Auth {
             accounts,
             sessions: HashMap::new(),
             setup: None,
+            failures: std::collections::VecDeque::new(),
         };
         if auth.accounts.owner.is_none() {
             auth.new_setup_code();
@@ -242,6 +248,37 @@ impl Auth {
             .map(|o| o.password_hash.clone())
     }
 
+    /// Refuses sign-in while too many wrong passwords were tried recently.
+    pub fn check_sign_in_allowed(&mut self, now: Instant) -> Result<(), ApiError> {
+        while self
+            .failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= FAILURE_WINDOW)
+        {
+            self.failures.pop_front();
+        }
+        if self.failures.len() < SIGN_IN_FAILURES {
+            return Ok(());
+        }
+        let wait = FAILURE_WINDOW.saturating_sub(now.duration_since(self.failures[0]));
+        Err(ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!(
+                "Too many wrong passwords: sign-in pauses for {} more minutes.",
+                wait.as_secs().div_ceil(60)
+            ),
+        ))
+    }
+
+    pub fn record_sign_in(&mut self, ok: bool, now: Instant) {
+        if ok {
+            self.failures.clear();
+        } else {
+            self.failures.push_back(now);
+        }
+    }
+
     pub fn start_session(&mut self, username: &str) -> Result<String, ApiError> {
         let token = random_token()?;
         let now = Instant::now();
@@ -326,6 +363,26 @@ mod tests {
         assert!(h.starts_with("$argon2id$"));
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong horse", &h));
+    }
+
+    #[test]
+    fn sign_in_pauses_after_five_wrong_passwords_and_resumes_after_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut auth, _) = Auth::load(dir.path(), &dir.path().join("code.txt"), 1).unwrap();
+        let t0 = Instant::now();
+        for i in 0..SIGN_IN_FAILURES {
+            assert!(auth.check_sign_in_allowed(t0).is_ok(), "attempt {i}");
+            auth.record_sign_in(false, t0);
+        }
+        let e = auth
+            .check_sign_in_allowed(t0 + Duration::from_secs(60))
+            .unwrap_err();
+        assert_eq!(e.status.as_u16(), 429);
+        assert!(e.message.contains("14 more minutes"), "{}", e.message);
+        assert!(
+            auth.check_sign_in_allowed(t0 + FAILURE_WINDOW).is_ok(),
+            "the window has passed"
+        );
     }
 
     #[test]

@@ -515,3 +515,29 @@ fn a_bad_config_stops_the_daemon_with_the_key_named() {
         "{err}"
     );
 }
+
+#[test]
+fn sign_in_pauses_after_repeated_wrong_passwords() {
+    let dev = Device::new("");
+    let d = dev.start();
+    create_owner(&dev, &d);
+    let wrong = json!({"username": "skipper", "password": "not the password"});
+    for _ in 0..5 {
+        assert_error(
+            &write(&d, "POST", "/api/session", None, &wrong),
+            401,
+            "bad_credentials",
+        );
+    }
+    assert_error(
+        &write(&d, "POST", "/api/session", None, &wrong),
+        429,
+        "too_many_attempts",
+    );
+    let right = json!({"username": "skipper", "password": "harbour lights"});
+    assert_error(
+        &write(&d, "POST", "/api/session", None, &right),
+        429,
+        "too_many_attempts",
+    );
+}

@@ -1,5 +1,7 @@
 //! Owner setup, signing in and out, and API tokens for scripts.
 
+use std::time::Instant;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -91,13 +93,19 @@ async fn sign_in(
     State(s): State<Shared>,
     Body(req): Body<Credentials>,
 ) -> Result<Response, ApiError> {
-    let hash = s.auth.lock().await.owner_hash(&req.username);
+    let hash = {
+        let mut auth = s.auth.lock().await;
+        auth.check_sign_in_allowed(Instant::now())?;
+        auth.owner_hash(&req.username)
+    };
     let password = req.password;
     let ok = tokio::task::spawn_blocking(move || {
         hash.is_some_and(|h| auth::verify_password(&password, &h))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut auth = s.auth.lock().await;
+    auth.record_sign_in(ok, Instant::now());
     if !ok {
         return Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
@@ -105,7 +113,7 @@ async fn sign_in(
             "Wrong username or password.",
         ));
     }
-    let token = s.auth.lock().await.start_session(&req.username)?;
+    let token = auth.start_session(&req.username)?;
     Ok(with_cookie(req.username, &token))
 }
 
