@@ -340,11 +340,6 @@ impl Auth {
         }
         Ok(token)
     }
-
-    /// The code currently shown, for the daemon's own console output in tests.
-    pub fn setup_code_file(&self) -> &Path {
-        &self.setup_file
-    }
 }
 
 #[cfg(test)]

@@ -209,11 +209,6 @@ impl Default for Placer {
 }
 
 impl Placer {
-    /// The next free, aligned byte offset.
-    pub fn cursor(&self) -> u64 {
-        self.next
-    }
-
     /// Where the partition at `index` of `layout` starts if placed now.
     pub fn start_for(&self, layout: &Layout, index: usize) -> u64 {
         if layout.is_logical(index) {

@@ -20,18 +20,16 @@ pub fn send(state: &str) {
 
 /// Sends one notification to the socket at `path` (`@name` for an abstract socket).
 pub fn send_to(path: &str, state: &str) -> std::io::Result<()> {
-    {
-        let sock = UnixDatagram::unbound()?;
-        if let Some(name) = path.strip_prefix('@') {
-            // An abstract socket: the name follows a NUL byte (unix(7)).
-            use std::os::linux::net::SocketAddrExt;
-            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
-            sock.send_to_addr(state.as_bytes(), &addr)?;
-        } else {
-            sock.send_to(state.as_bytes(), path)?;
-        }
-        Ok(())
+    let sock = UnixDatagram::unbound()?;
+    if let Some(name) = path.strip_prefix('@') {
+        // An abstract socket: the name follows a NUL byte (unix(7)).
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+        sock.send_to_addr(state.as_bytes(), &addr)?;
+    } else {
+        sock.send_to(state.as_bytes(), path)?;
     }
+    Ok(())
 }
 
 /// Half the watchdog interval systemd expects pings within, when it set one for us.
