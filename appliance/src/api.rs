@@ -15,10 +15,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// RFC 3339 UTC of the current time.
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    crate::time::rfc3339(secs)
+    crate::time::rfc3339(crate::time::unix_now())
 }
 
 /// A successful answer.

@@ -28,18 +28,12 @@ pub struct AppState {
 
 pub type Shared = Arc<AppState>;
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl AppState {
     /// Loads the state folder. Files that cannot be read are moved aside and listed in
     /// `problems`, which the log and /api/health report.
     pub fn load(config: Config) -> anyhow::Result<Shared> {
         use anyhow::Context;
-        let now = unix_now();
+        let now = crate::time::unix_now().max(0) as u64;
         std::fs::create_dir_all(&config.state_dir).with_context(|| {
             format!(
                 "while creating the state folder {}",

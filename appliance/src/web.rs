@@ -37,10 +37,6 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-pub fn paths() -> impl Iterator<Item = &'static str> {
-    ASSETS.iter().map(|(p, _, _)| *p)
-}
-
 /// Serves the embedded file at `path`.
 pub fn asset(path: &str) -> Option<Response> {
     let (_, mime, bytes) = ASSETS.iter().find(|(p, _, _)| *p == path)?;

@@ -13,10 +13,11 @@ use serde::Serialize;
 use crate::boot::{self, BootError, KernelFiles};
 use crate::config::board::Board;
 use crate::config::{ConfigError, Recipe};
+use crate::digest::Sum;
 use crate::disk::{self, TableError};
 use crate::fs::{ext4, fat};
 use crate::ids::Ids;
-use crate::rootfs::{StreamDigest, Tree};
+use crate::rootfs::Tree;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssembleError {
@@ -69,7 +70,7 @@ pub struct Assembled {
     pub partitions: Vec<Placed>,
     pub kernel: KernelFiles,
     /// Hash of the system partition's tar stream: the root file system as it went in.
-    pub rootfs_stream: Option<StreamDigest>,
+    pub rootfs_stream: Option<Sum>,
 }
 
 /// Builds the image for `board` from `rootfs` into `scratch/NAME.img`.
@@ -210,11 +211,7 @@ pub fn assemble(
                     file.write_all(&vol.bytes[r.start as usize..r.end as usize])
                         .map_err(io(&image))?;
                 }
-                entry.fs_uuid = Some(format!(
-                    "{:04X}-{:04X}",
-                    volume_id >> 16,
-                    volume_id & 0xffff
-                ));
+                entry.fs_uuid = Some(fat::volume_id_text(volume_id));
                 entry.free = Some(vol.free);
                 vol.bytes.len() as u64
             }

@@ -6,6 +6,7 @@ pub mod assemble;
 pub mod boot;
 pub mod build;
 pub mod config;
+pub mod digest;
 pub mod disk;
 pub mod fs;
 pub mod ids;

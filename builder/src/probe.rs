@@ -84,7 +84,7 @@ fn contents(image: &Path, e: &TableEntry) -> std::io::Result<Contents> {
         let (label, id, files) = fat::list(image, e.start, e.size)?;
         return Ok(Contents::Vfat {
             label,
-            volume_id: format!("{:04X}-{:04X}", id >> 16, id & 0xffff),
+            volume_id: fat::volume_id_text(id),
             files: files
                 .into_iter()
                 .map(|l| FatFile {

@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::probe::{self, Contents, Probed};
 use crate::tool::{Invocation, ToolError};
 
@@ -50,20 +48,6 @@ pub struct Options {
     pub fsck: bool,
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
 fn sidecar(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".sha256");
@@ -106,7 +90,7 @@ fn checksums(image: &Path, opts: &Options, f: &mut Findings) -> anyhow::Result<(
             continue;
         };
         let expected = text.split_whitespace().next().unwrap_or("");
-        let found = sha256_file(file)?;
+        let found = crate::digest::sum_file(file)?.sha256;
         f.check(
             expected == found,
             format!(

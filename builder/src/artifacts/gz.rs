@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 pub const BLOCK: usize = 4 << 20;
 
 /// Compresses blocks sent to [`ParallelGz::sender`] on `threads` workers and writes them to
-/// `out` in order. Returns the bytes written.
+/// `out` in order, returning `out`.
 pub struct ParallelGz;
 
 impl ParallelGz {
@@ -20,7 +20,6 @@ impl ParallelGz {
         out: W,
         level: u32,
         threads: usize,
-        written: impl FnMut(&[u8]),
     ) -> std::io::Result<W> {
         let blocks = Mutex::new(blocks);
         let (done_tx, done_rx): (SyncSender<(u64, Vec<u8>)>, _) = sync_channel(threads * 2);
@@ -45,23 +44,18 @@ impl ParallelGz {
                 });
             }
             drop(done_tx);
-            write_in_order(done_rx, out, written)
+            write_in_order(done_rx, out)
         })
     }
 }
 
-fn write_in_order<W: Write>(
-    done: Receiver<(u64, Vec<u8>)>,
-    mut out: W,
-    mut written: impl FnMut(&[u8]),
-) -> std::io::Result<W> {
+fn write_in_order<W: Write>(done: Receiver<(u64, Vec<u8>)>, mut out: W) -> std::io::Result<W> {
     let mut pending = BTreeMap::new();
     let mut next = 0u64;
     for (seq, buf) in done {
         pending.insert(seq, buf);
         while let Some(buf) = pending.remove(&next) {
             out.write_all(&buf)?;
-            written(&buf);
             next += 1;
         }
     }
@@ -86,7 +80,7 @@ mod tests {
                 tx.send((i as u64, Arc::new(c))).unwrap();
             }
         });
-        let out = ParallelGz::run(rx, Vec::new(), 6, 2, |_| {}).unwrap();
+        let out = ParallelGz::run(rx, Vec::new(), 6, 2).unwrap();
         feeder.join().unwrap();
         let mut back = Vec::new();
         flate2::read::MultiGzDecoder::new(out.as_slice())

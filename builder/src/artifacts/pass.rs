@@ -11,13 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::bmap::{self, BLOCK};
 use super::gz::{self, ParallelGz};
-
-/// Size and sha256 of one output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sum {
-    pub size: u64,
-    pub sha256: String,
-}
+use crate::digest::{HashingWriter, Sum};
 
 pub struct Request {
     pub xz: Option<(File, u32)>,
@@ -32,24 +26,6 @@ pub struct Outcome {
     pub xz: Option<Sum>,
     pub gz: Option<Sum>,
     pub bmap: Vec<bmap::Range>,
-}
-
-struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
-    size: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// The block ranges of `file` that hold data, from the file system's extent map
@@ -103,37 +79,18 @@ pub fn run(image: &Path, req: Request, mut progress: impl FnMut(u64, u64)) -> io
                     .check(liblzma::stream::Check::Crc64)
                     .encoder()
                     .map_err(io::Error::other)?;
-                let sink = Hashing {
-                    inner: io::BufWriter::new(out),
-                    hash: Sha256::new(),
-                    size: 0,
-                };
+                let sink = HashingWriter::new(io::BufWriter::new(out));
                 let mut enc = liblzma::write::XzEncoder::new_stream(sink, stream);
                 for chunk in xz_rx {
                     enc.write_all(&chunk)?;
                 }
-                let mut sink = enc.finish()?;
-                sink.flush()?;
-                Ok(Sum {
-                    size: sink.size,
-                    sha256: hex::encode(sink.hash.finalize()),
-                })
+                Ok(enc.finish()?.finish()?.1)
             })
         });
         let gz = req.gz.map(|(out, level)| {
             s.spawn(move || -> io::Result<Sum> {
-                let mut hash = Sha256::new();
-                let mut size = 0u64;
-                let mut out =
-                    ParallelGz::run(gz_rx, io::BufWriter::new(out), level, threads, |b| {
-                        hash.update(b);
-                        size += b.len() as u64;
-                    })?;
-                out.flush()?;
-                Ok(Sum {
-                    size,
-                    sha256: hex::encode(hash.finalize()),
-                })
+                let sink = HashingWriter::new(io::BufWriter::new(out));
+                Ok(ParallelGz::run(gz_rx, sink, level, threads)?.finish()?.1)
             })
         });
 

@@ -388,7 +388,7 @@ impl Board {
             },
             layout,
             starts,
-            sha256: super::sha256_hex(src.text.as_bytes()),
+            sha256: crate::digest::sha256_hex(src.text.as_bytes()),
             lines,
             path: path.to_owned(),
         })

@@ -84,9 +84,3 @@ impl Source {
         })
     }
 }
-
-/// The sha256 of a file's bytes, as lowercase hex: how a build manifest names its inputs.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}

@@ -248,7 +248,7 @@ impl Recipe {
             rootfs: raw.base.rootfs.map(|r| dir.join(r)),
             overlays: raw.overlay.dirs.iter().map(|d| dir.join(d)).collect(),
             outputs,
-            sha256: super::sha256_hex(src.text.as_bytes()),
+            sha256: crate::digest::sha256_hex(src.text.as_bytes()),
             path: path.to_owned(),
         })
     }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use appliance::layout::{Headroom, align_up};
 
-use crate::rootfs::{StreamDigest, TarStream, Tree};
+use crate::digest::Sum;
+use crate::rootfs::{TarStream, Tree};
 use crate::tool::{Invocation, ToolError};
 
 const BLOCK: u64 = 4096;
@@ -102,7 +103,7 @@ pub enum Sizing {
 pub struct Built {
     pub size: u64,
     pub free: u64,
-    pub stream: StreamDigest,
+    pub stream: Sum,
     pub attempts: u32,
 }
 

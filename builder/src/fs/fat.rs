@@ -41,6 +41,11 @@ pub enum FatError {
     NotFat(String),
 }
 
+/// A FAT volume id as Linux shows it (`blkid`, `/dev/disk/by-uuid`): `ABCD-1234`.
+pub fn volume_id_text(id: u32) -> String {
+    format!("{:04X}-{:04X}", id >> 16, id & 0xffff)
+}
+
 pub struct FatParams<'a> {
     pub label: &'a str,
     pub volume_id: u32,

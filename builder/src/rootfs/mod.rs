@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use stream::{StreamDigest, TarStream};
+pub use stream::TarStream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {

@@ -5,9 +5,8 @@
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 
-use sha2::{Digest, Sha256};
-
 use super::{Kind, Tree};
+use crate::digest::{HashingWriter, Sum};
 
 pub struct TarStream<'t> {
     tree: &'t Tree,
@@ -15,43 +14,15 @@ pub struct TarStream<'t> {
     clamp: i64,
 }
 
-/// Counts and hashes what passes through.
-struct Tap<W> {
-    inner: W,
-    hash: Sha256,
-    bytes: u64,
-}
-
-impl<W: Write> Write for Tap<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// What a stream held: its size and sha256, an input hash for the build manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamDigest {
-    pub bytes: u64,
-    pub sha256: String,
-}
-
 impl<'t> TarStream<'t> {
     pub fn new(tree: &'t Tree, clamp: i64) -> Self {
         TarStream { tree, clamp }
     }
 
-    pub fn write_to<W: Write>(&self, out: W) -> io::Result<StreamDigest> {
-        let tap = Tap {
-            inner: out,
-            hash: Sha256::new(),
-            bytes: 0,
-        };
+    /// Writes the stream and returns its size and sha256, the input hash for the build
+    /// manifest.
+    pub fn write_to<W: Write>(&self, out: W) -> io::Result<Sum> {
+        let tap = HashingWriter::new(out);
         let mut ar = tar::Builder::new(tap);
         for (path, e) in self.tree.entries() {
             let os_path = std::ffi::OsStr::from_bytes(path);
@@ -107,11 +78,7 @@ impl<'t> TarStream<'t> {
                 }
             }
         }
-        let tap = ar.into_inner()?;
-        Ok(StreamDigest {
-            bytes: tap.bytes,
-            sha256: hex::encode(tap.hash.finalize()),
-        })
+        Ok(ar.into_inner()?.finish()?.1)
     }
 }
 
@@ -200,7 +167,7 @@ mod tests {
         let db = TarStream::new(&t, 1_000).write_to(&mut b).unwrap();
         assert_eq!(a, b);
         assert_eq!(da, db);
-        assert_eq!(da.bytes, a.len() as u64);
+        assert_eq!(da.size, a.len() as u64);
 
         let mut ar = tar::Archive::new(a.as_slice());
         let mut seen = Vec::new();
