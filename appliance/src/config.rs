@@ -145,4 +145,15 @@ mod tests {
         assert_eq!(c.listen.port(), 8080);
         assert_eq!(c.max_body_bytes, 64 * 1024);
     }
+
+    #[test]
+    fn the_image_keeps_state_on_the_data_partition() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../rootfs-overlay")
+            .join(DEFAULT_PATH.trim_start_matches('/'));
+        assert_eq!(
+            Config::load(&p).unwrap().state_dir,
+            PathBuf::from("/data/d3kos")
+        );
+    }
 }

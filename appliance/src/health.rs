@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::systemd::UnitState;
+use crate::systemd::{SystemState, UnitState};
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Snapshot {
@@ -16,6 +16,8 @@ pub struct Snapshot {
     pub uptime_seconds: Option<u64>,
     pub throttling: Option<Throttling>,
     pub services: Vec<UnitState>,
+    /// systemd's view of the whole system; `None` where systemd cannot be asked.
+    pub system: Option<SystemState>,
     /// State files that could not be read at start-up, and what was done about them.
     pub problems: Vec<String>,
     pub sampled_at: String,
@@ -215,6 +217,7 @@ impl Probe {
             uptime_seconds: self.uptime(),
             throttling: self.throttling(),
             services: Vec::new(),
+            system: None,
             problems: Vec::new(),
             sampled_at: crate::api::now_rfc3339(),
         }

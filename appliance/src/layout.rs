@@ -2,10 +2,14 @@
 //! roles, slots, numbering and placement.
 //!
 //! The builder writes an image from a [`Layout`]; first boot and the A/B updater read the
-//! same [`Layout`] (shipped in the build manifest) to find and create partitions. Nothing
-//! here performs I/O.
+//! same layout, with its ids, from the [`Plan`] the image carries, to find and create
+//! partitions. Nothing here performs I/O.
+
+mod plan;
 
 use serde::{Deserialize, Serialize};
+
+pub use plan::{PLAN_PATH, Plan, PlanError, PlannedPartition};
 
 /// Sector size every layout is expressed in. SD cards and the disks QEMU emulates use 512.
 pub const SECTOR: u64 = 512;

@@ -1,6 +1,7 @@
 //! The d3kOS appliance: the one daemon behind the helm (`d3kosd`), and the contracts it
 //! shares with the image builder.
 
+pub mod disk;
 pub mod layout;
 pub mod time;
 
@@ -10,6 +11,8 @@ pub mod api;
 pub mod auth;
 #[cfg(feature = "daemon")]
 pub mod config;
+#[cfg(feature = "daemon")]
+pub mod firstboot;
 #[cfg(feature = "daemon")]
 pub mod health;
 #[cfg(feature = "daemon")]

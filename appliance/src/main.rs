@@ -1,8 +1,9 @@
 //! d3kosd: the d3kOS appliance daemon.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 /// The boat's web UI and APIs: licence and tier, health, version, the owner account, and
@@ -13,6 +14,16 @@ struct Cli {
     /// Configuration file; every key is optional and a missing file means defaults.
     #[arg(long, default_value = appliance::config::DEFAULT_PATH)]
     config: PathBuf,
+    /// Without a command, serve.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Jobs run at boot before the appliance starts; the first boot does the work.
+    #[command(subcommand)]
+    Firstboot(appliance::firstboot::Command),
 }
 
 fn main() -> ExitCode {
@@ -21,16 +32,12 @@ fn main() -> ExitCode {
         .format_timestamp(None)
         .format_target(false)
         .init();
-    let result = (|| -> anyhow::Result<()> {
-        let config = appliance::config::Config::load(&cli.config)?;
-        let state = appliance::server::AppState::load(config)?;
-        // Two workers: the device has four cores and other work to do.
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?
-            .block_on(appliance::server::serve(state))
-    })();
+    let result = match &cli.command {
+        None => serve(&cli.config),
+        Some(Command::Firstboot(c)) => {
+            appliance::firstboot::run(c).context("first boot did not finish")
+        }
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -38,4 +45,15 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn serve(config: &Path) -> anyhow::Result<()> {
+    let config = appliance::config::Config::load(config)?;
+    let state = appliance::server::AppState::load(config)?;
+    // Two workers: the device has four cores and other work to do.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(appliance::server::serve(state))
 }

@@ -233,6 +233,7 @@ pub async fn sample_health(state: Shared) {
         .expect("the health probe does not panic");
         probe = probe_back;
         snap.services = crate::systemd::unit_states(&state.config.units).await;
+        snap.system = crate::systemd::system_state().await;
         snap.problems = state.problems.clone();
         *state.health.write().await = snap;
     }

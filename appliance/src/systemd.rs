@@ -1,4 +1,5 @@
-//! systemd, through its command-line tool: the state of units for /api/health. One wrapper,
+//! systemd, through its command-line tool: the state of the system and of units for
+//! /api/health. One wrapper,
 //! typed arguments, an explicit environment, and a time limit.
 
 use std::time::Duration;
@@ -13,54 +14,99 @@ pub struct UnitState {
     pub sub_state: Option<String>,
 }
 
-/// Asks systemd for `units`; where systemd is not running (a container, a build host) every
-/// state is `None`.
+/// The whole system as systemd sees it: `running`, `degraded` (a unit failed), `starting`, …
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SystemState {
+    pub state: String,
+    pub failed_units: Vec<String>,
+}
+
+/// Runs `systemctl ARGS`; `None` where systemd cannot be asked (a container, a build host)
+/// or does not answer within 3 s. `systemctl is-system-running` exits non-zero unless the
+/// state is `running`, so its output is taken whatever the status.
+async fn systemctl(args: &[&str], units: &[String], any_status: bool) -> Option<String> {
+    let mut cmd = tokio::process::Command::new("systemctl");
+    cmd.env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C")
+        .args(args)
+        .args(units)
+        .kill_on_drop(true);
+    log::debug!("running systemctl {args:?} {units:?}");
+    match tokio::time::timeout(Duration::from_secs(3), cmd.output()).await {
+        Ok(Ok(o)) if o.status.success() || (any_status && !o.stdout.is_empty()) => {
+            Some(String::from_utf8_lossy(&o.stdout).into_owned())
+        }
+        Ok(Ok(o)) => {
+            log::debug!(
+                "systemctl {args:?} failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            None
+        }
+        Ok(Err(e)) => {
+            log::debug!("systemctl: {e}");
+            None
+        }
+        Err(_) => {
+            log::warn!("systemctl {args:?} took more than 3 s");
+            None
+        }
+    }
+}
+
+/// Asks systemd for `units`; where systemd is not running every state is `None`.
 pub async fn unit_states(units: &[String]) -> Vec<UnitState> {
-    let unknown = || {
-        units
+    if units.is_empty() {
+        return Vec::new();
+    }
+    let args = [
+        "show",
+        "--no-pager",
+        "--property=Id,ActiveState,SubState",
+        "--",
+    ];
+    match systemctl(&args, units, false).await {
+        Some(text) => parse_show(&text, units),
+        None => units
             .iter()
             .map(|u| UnitState {
                 name: u.clone(),
                 active_state: None,
                 sub_state: None,
             })
-            .collect()
-    };
-    if units.is_empty() {
-        return Vec::new();
+            .collect(),
     }
-    let mut cmd = tokio::process::Command::new("systemctl");
-    cmd.env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LC_ALL", "C")
-        .args([
-            "show",
+}
+
+/// The system's state and its failed units; `None` where systemd cannot be asked.
+pub async fn system_state() -> Option<SystemState> {
+    let state = systemctl(&["is-system-running"], &[], true).await?;
+    let failed = systemctl(
+        &[
+            "list-units",
+            "--state=failed",
+            "--plain",
+            "--no-legend",
             "--no-pager",
-            "--property=Id,ActiveState,SubState",
-            "--",
-        ])
-        .args(units)
-        .kill_on_drop(true);
-    log::debug!("running systemctl show for {units:?}");
-    let out = match tokio::time::timeout(Duration::from_secs(3), cmd.output()).await {
-        Ok(Ok(o)) if o.status.success() => o,
-        Ok(Ok(o)) => {
-            log::debug!(
-                "systemctl show failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            return unknown();
-        }
-        Ok(Err(e)) => {
-            log::debug!("systemctl: {e}");
-            return unknown();
-        }
-        Err(_) => {
-            log::warn!("systemctl show took more than 3 s");
-            return unknown();
-        }
-    };
-    parse_show(&String::from_utf8_lossy(&out.stdout), units)
+        ],
+        &[],
+        false,
+    )
+    .await
+    .unwrap_or_default();
+    Some(SystemState {
+        state: state.trim().to_owned(),
+        failed_units: parse_failed(&failed),
+    })
+}
+
+/// `systemctl list-units --plain --no-legend`: the unit is the first word of each line.
+pub fn parse_failed(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `systemctl show` prints one `Key=value` block per unit, blocks separated by blank lines,
@@ -100,5 +146,20 @@ mod tests {
         let s = parse_show(text, &["d3kosd.service".into(), "nope.service".into()]);
         assert_eq!(s[0].active_state.as_deref(), Some("active"));
         assert_eq!(s[1].sub_state.as_deref(), Some("dead"));
+    }
+
+    #[test]
+    fn failed_units_are_the_first_word_of_each_line() {
+        let text = "ssh.service loaded failed failed OpenBSD Secure Shell server
+systemd-networkd-wait-online.service loaded failed failed Wait for Network
+";
+        assert_eq!(
+            parse_failed(text),
+            vec![
+                "ssh.service".to_owned(),
+                "systemd-networkd-wait-online.service".to_owned()
+            ]
+        );
+        assert!(parse_failed("").is_empty());
     }
 }

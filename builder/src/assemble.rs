@@ -5,8 +5,10 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use appliance::disk::{self, PartType, TableError};
 use appliance::layout::{
-    Create, FsKind, GPT_BACKUP_SECTORS, Placer, Role, SECTOR, SizeSpec, Slot, TableKind,
+    Create, Extent, FsKind, GPT_BACKUP_SECTORS, Placer, Plan, PlannedPartition, Role, SECTOR,
+    SizeSpec, Slot, TableKind,
 };
 use serde::Serialize;
 
@@ -14,7 +16,6 @@ use crate::boot::{self, BootError, KernelFiles};
 use crate::config::board::Board;
 use crate::config::{ConfigError, Recipe};
 use crate::digest::Sum;
-use crate::disk::{self, TableError};
 use crate::fs::{ext4, fat};
 use crate::ids::Ids;
 use crate::rootfs::Tree;
@@ -73,6 +74,43 @@ pub struct Assembled {
     pub rootfs_stream: Option<Sum>,
 }
 
+/// The partition plan of `board` for `recipe`: every partition's number, PARTUUID, type and
+/// file system id. They derive from the seed, the board and the version alone, never from
+/// sizes, so the plan can go into the root file system before the image is assembled, and
+/// [`assemble`] writes its table from this same plan.
+pub fn plan(recipe: &Recipe, board: &Board) -> Plan {
+    let layout = &board.layout;
+    let ids = Ids::new(&recipe.seed, &board.name, &recipe.version);
+    let signature = ids.mbr_signature();
+    let partitions = layout
+        .partitions
+        .iter()
+        .zip(layout.numbers())
+        .map(|(spec, number)| PlannedPartition {
+            spec: spec.clone(),
+            number,
+            partuuid: match layout.table {
+                TableKind::Mbr => format!("{signature:08x}-{number:02x}"),
+                TableKind::Gpt => ids.partition_guid(&spec.name).to_string(),
+            },
+            type_id: PartType::of(layout.table, spec.role, spec.fs, board.arch).to_string(),
+            fs_uuid: match spec.fs {
+                FsKind::Vfat => Some(fat::volume_id_text(ids.fat_volume_id(&spec.name))),
+                FsKind::Ext4 => Some(ids.fs_uuid(&spec.name).to_string()),
+                FsKind::None => None,
+            },
+        })
+        .collect();
+    Plan {
+        table: layout.table,
+        disk_id: match layout.table {
+            TableKind::Mbr => format!("{signature:08x}"),
+            TableKind::Gpt => ids.disk_guid().to_string(),
+        },
+        partitions,
+    }
+}
+
 /// Builds the image for `board` from `rootfs` into `scratch/NAME.img`.
 pub fn assemble(
     recipe: &Recipe,
@@ -82,12 +120,9 @@ pub fn assemble(
 ) -> Result<Assembled, AssembleError> {
     let layout = &board.layout;
     let ids = Ids::new(&recipe.seed, &board.name, &recipe.version);
+    let plan = plan(recipe, board);
     let numbers = layout.numbers();
-    let signature = ids.mbr_signature();
-    let partuuid = |i: usize| match layout.table {
-        TableKind::Mbr => format!("{signature:08x}-{:02x}", numbers[i]),
-        TableKind::Gpt => ids.partition_guid(&layout.partitions[i].name).to_string(),
-    };
+    let partuuid = |i: usize| plan.partitions[i].partuuid.clone();
 
     let kernel = boot::find_kernel(&rootfs)?;
     let firmware = rootfs.split_off(b"boot/firmware");
@@ -134,7 +169,7 @@ pub fn assemble(
                 SizeSpec::Content(_) => spec.min_size.unwrap_or(0),
             },
             partuuid: partuuid(i),
-            fs_uuid: None,
+            fs_uuid: plan.partitions[i].fs_uuid.clone(),
             free: None,
         };
         if spec.create == Create::FirstBoot {
@@ -189,7 +224,7 @@ pub fn assemble(
                         min: spec.min_size.unwrap_or(0),
                     },
                 };
-                let volume_id = ids.fat_volume_id(&spec.name);
+                let volume_id = fat_volume_id(&plan.partitions[i]);
                 let vol = fat::build(
                     &content,
                     &fat::FatParams {
@@ -211,7 +246,6 @@ pub fn assemble(
                     file.write_all(&vol.bytes[r.start as usize..r.end as usize])
                         .map_err(io(&image))?;
                 }
-                entry.fs_uuid = Some(fat::volume_id_text(volume_id));
                 entry.free = Some(vol.free);
                 vol.bytes.len() as u64
             }
@@ -229,7 +263,11 @@ pub fn assemble(
                         min: spec.min_size.unwrap_or(0),
                     },
                 };
-                let fs_uuid = ids.fs_uuid(&spec.name);
+                let fs_uuid = plan.partitions[i]
+                    .fs_uuid
+                    .as_deref()
+                    .and_then(|u| u.parse().ok())
+                    .expect("the plan gives every ext4 partition a UUID");
                 let params = ext4::Ext4Params {
                     label: &spec.label,
                     uuid: fs_uuid,
@@ -251,7 +289,6 @@ pub fn assemble(
                 if spec.role == Role::System && rootfs_stream.is_none() {
                     rootfs_stream = Some(built.stream.clone());
                 }
-                entry.fs_uuid = Some(fs_uuid.to_string());
                 entry.free = Some(built.free);
                 built.size
             }
@@ -272,46 +309,32 @@ pub fn assemble(
         TableKind::Mbr => end,
     };
     file.set_len(total).map_err(io(&image))?;
-    let shipped_parts = placed.iter().filter(|p| p.start.is_some());
-    let disk_id = match layout.table {
-        TableKind::Mbr => {
-            let parts: Vec<disk::mbr::Part> = shipped_parts
-                .map(|p| disk::mbr::Part {
-                    number: p.number,
-                    type_byte: if p.fs == FsKind::Vfat {
-                        disk::mbr::FAT32_LBA
-                    } else {
-                        disk::mbr::LINUX
-                    },
-                    extent: appliance::layout::Extent {
-                        start: p.start.expect("shipped"),
-                        size: p.size,
-                    },
-                    bootable: false,
-                })
-                .collect();
-            disk::mbr::write(&mut file, signature, &parts).map_err(io(&image))?;
-            format!("{signature:08x}")
-        }
-        TableKind::Gpt => {
-            drop(file);
-            let parts: Vec<disk::gpt::Part> = shipped_parts
-                .map(|p| disk::gpt::Part {
-                    number: p.number,
-                    type_guid: gpt_type(p.role, p.fs, board.arch),
-                    guid: p.partuuid.parse().expect("GPT partuuids are GUIDs"),
-                    name: p.label.clone(),
-                    extent: appliance::layout::Extent {
-                        start: p.start.expect("shipped"),
-                        size: p.size,
-                    },
-                })
-                .collect();
-            disk::gpt::write(&image, ids.disk_guid(), &parts)?;
-            file = File::open(&image).map_err(io(&image))?;
-            ids.disk_guid().to_string()
-        }
-    };
+    let parts = placed
+        .iter()
+        .zip(&plan.partitions)
+        .filter_map(|(p, planned)| {
+            Some(disk::Part {
+                number: p.number,
+                part_type: PartType::parse(layout.table, &planned.type_id)
+                    .expect("the plan's types come from PartType"),
+                partuuid: p.partuuid.clone(),
+                name: p.label.clone(),
+                extent: Extent {
+                    start: p.start?,
+                    size: p.size,
+                },
+            })
+        })
+        .collect::<Vec<_>>();
+    disk::write(
+        &mut file,
+        &image,
+        layout.table,
+        &plan.disk_id,
+        &parts,
+        total,
+    )?;
+    let disk_id = plan.disk_id.clone();
     file.sync_all().map_err(io(&image))?;
     Ok(Assembled {
         image,
@@ -323,15 +346,55 @@ pub fn assemble(
     })
 }
 
-/// GPT partition types: FAT as Microsoft basic data (what the Pi firmware and UEFI read),
-/// system partitions as the Discoverable Partitions Specification's root type for the
-/// architecture, everything else as Linux file system data.
-fn gpt_type(role: Role, fs: FsKind, arch: appliance::layout::Arch) -> gpt::partition_types::Type {
-    use gpt::partition_types as t;
-    match (role, fs, arch) {
-        (_, FsKind::Vfat, _) => t::BASIC,
-        (Role::System, _, appliance::layout::Arch::Arm64) => t::LINUX_ROOT_ARM_64,
-        (Role::System, _, appliance::layout::Arch::Amd64) => t::LINUX_ROOT_X64,
-        _ => t::LINUX_FS,
+/// The FAT volume id the plan gives a partition, as a number.
+fn fat_volume_id(p: &PlannedPartition) -> u32 {
+    p.fs_uuid
+        .as_deref()
+        .and_then(|text| u32::from_str_radix(&text.replace('-', ""), 16).ok())
+        .expect("the plan gives every FAT partition a volume id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(board: &str) -> (Recipe, Board) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        (
+            Recipe::load(&root.join("recipes/d3kos.toml")).unwrap(),
+            Board::load(&root.join(format!("boards/{board}.toml"))).unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_plan_comes_from_the_ids_not_the_sizes() {
+        let (recipe, mut board) = load("rpi4");
+        let p = plan(&recipe, &board);
+        assert_eq!(p.table, TableKind::Mbr);
+        let numbers: Vec<u32> = p.partitions.iter().map(|x| x.number).collect();
+        assert_eq!(numbers, vec![1, 2, 3, 5, 6, 7]);
+        for x in &p.partitions {
+            assert_eq!(x.partuuid, format!("{}-{:02x}", p.disk_id, x.number));
+        }
+        assert_eq!(p.partitions[0].type_id, "0x0c");
+        assert_eq!(p.partitions[5].type_id, "0x83");
+        assert!(p.partitions.iter().all(|x| x.fs_uuid.is_some()));
+
+        board.layout.partitions[5].size = SizeSpec::Fixed(1 << 40);
+        let mut resized = plan(&recipe, &board);
+        resized.partitions[5].spec.size = p.partitions[5].spec.size;
+        assert_eq!(resized, p, "sizes change no id");
+        assert_eq!(Plan::from_json(&p.to_json()).unwrap(), p);
+    }
+
+    #[test]
+    fn gpt_plans_name_system_partitions_by_architecture() {
+        let (recipe, board) = load("qemu-amd64");
+        let p = plan(&recipe, &board);
+        assert_eq!(p.disk_id.len(), 36);
+        let system_a = &p.partitions[3];
+        assert_eq!(system_a.spec.name, "system-a");
+        assert_eq!(system_a.type_id, "4f68bce3-e8cd-4db1-96e7-fbcaf984b709");
+        assert_ne!(p.partitions[4].partuuid, system_a.partuuid);
     }
 }

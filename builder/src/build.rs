@@ -4,18 +4,46 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use appliance::layout::{PLAN_PATH, Plan};
+
 use crate::artifacts::{self, Staged, imager, manifest, pass, readme};
-use crate::assemble::assemble;
+use crate::assemble::{self, assemble};
+use crate::base::{self, Cache};
+use crate::compile;
 use crate::config::{Board, Recipe};
+use crate::customise::{self, PartitionVars};
 use crate::fs::ext4;
 use crate::rootfs;
+use crate::rootfs::Entry;
 
 pub struct Options {
     pub recipe: PathBuf,
     pub board: PathBuf,
+    /// A prepared root file system, laid in as it is (with the overlay): no bootstrap, no
+    /// customisation, no appliance.
     pub rootfs: Option<PathBuf>,
+    /// A bootstrapped base tarball to use instead of the cached or a new one.
+    pub base: Option<PathBuf>,
+    /// Bootstrap the base again even when the cache has it.
+    pub refresh_base: bool,
+    /// The appliance binary to install instead of building it.
+    pub appliance_bin: Option<PathBuf>,
+    pub cache: Cache,
+    /// Overrides the recipe's artifact formats.
+    pub formats: Option<Vec<String>>,
     pub out: PathBuf,
     pub threads: usize,
+}
+
+/// The source tree a recipe belongs to: `recipes/`'s parent.
+pub fn workspace_of(recipe: &Path) -> PathBuf {
+    let dir = recipe.parent().unwrap_or(Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    dir.join("..")
 }
 
 /// What a build produced.
@@ -28,18 +56,41 @@ pub struct Report {
 
 pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result<Report> {
     let mke2fs = ext4::check_mke2fs()?;
-    let recipe = Recipe::load(&opts.recipe)?;
+    let mut recipe = Recipe::load(&opts.recipe)?;
+    if let Some(formats) = &opts.formats {
+        recipe
+            .outputs
+            .set_formats(formats)
+            .map_err(|m| anyhow::anyhow!("--formats: {m}"))?;
+    }
     let board = Board::load(&opts.board)?;
-    let rootfs_path = opts
-        .rootfs
-        .clone()
-        .or_else(|| recipe.rootfs.clone())
-        .with_context(|| {
-            format!(
-                "{} names no root file system ([base] rootfs): pass --rootfs DIR or --rootfs FILE.tar",
-                recipe.path.display()
-            )
-        })?;
+    let prepared = opts.rootfs.clone().or_else(|| recipe.rootfs.clone());
+    if prepared.is_some() && (opts.base.is_some() || opts.appliance_bin.is_some()) {
+        bail!(
+            "--rootfs is a finished root file system: --base and --appliance-bin do not apply to it"
+        );
+    }
+    let rootfs_path = match (&prepared, &opts.base) {
+        (Some(p), _) => p.clone(),
+        (None, Some(base)) => base.clone(),
+        (None, None) => base::ensure(&recipe, &board, &opts.cache, opts.refresh_base)
+            .context("while preparing the Debian base")?,
+    };
+    let appliance_bin = match &prepared {
+        Some(_) => None,
+        None => Some(
+            compile::appliance(&compile::Request {
+                arch: board.arch,
+                given: opts.appliance_bin.as_deref(),
+                workspace: &workspace_of(&recipe.path),
+                cache: &opts.cache,
+                mirror: &recipe.base.mirror,
+                refresh: opts.refresh_base,
+                source_date_epoch: recipe.source_date_epoch,
+            })
+            .context("while getting the appliance binary")?,
+        ),
+    };
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("while creating {}", opts.out.display()))?;
     let scratch = tempfile::Builder::new()
@@ -59,6 +110,54 @@ pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result
     }
     if tree.is_empty() {
         bail!("the root file system {} is empty", rootfs_path.display());
+    }
+    let file_info = |path: &Path| -> anyhow::Result<manifest::FileInfo> {
+        let sum = crate::digest::sum_file(path)
+            .with_context(|| format!("while hashing {}", path.display()))?;
+        Ok(manifest::FileInfo {
+            file: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sha256: sum.sha256,
+        })
+    };
+    let base_info = match prepared {
+        Some(_) => None,
+        None => Some(file_info(&rootfs_path)?),
+    };
+    let appliance_info = appliance_bin.as_deref().map(file_info).transpose()?;
+    let plan = assemble::plan(&recipe, &board);
+    let epoch = recipe.source_date_epoch;
+    tree.insert(
+        PLAN_PATH.as_bytes(),
+        Entry::file(plan.to_json().into_bytes(), 0o644, epoch),
+    );
+    let cx = customise_context(&recipe, &board, &plan);
+    match &appliance_bin {
+        Some(bin) => {
+            let bytes = std::fs::read(bin)
+                .with_context(|| format!("while reading the appliance binary {}", bin.display()))?;
+            tree.insert(b"usr/bin/d3kosd", Entry::file(bytes, 0o755, epoch));
+            let summary = customise::customise(&mut tree, &cx)
+                .context("while customising the root file system")?;
+            log::info!(
+                "customised: user {} ({}), {} units enabled, {} files cleaned away",
+                summary.user.name,
+                summary.user.uid,
+                summary.enabled.len(),
+                summary.cleaned.len()
+            );
+        }
+        None => {
+            let root = customise::Account {
+                name: "root".into(),
+                uid: 0,
+                gid: 0,
+            };
+            customise::templates::render_all(&mut tree, &customise::Vars::new(&cx, &root), epoch)
+                .context("while rendering the overlay's templates")?;
+        }
     }
     let packages = match tree.read(b"var/lib/dpkg/status") {
         Some(status) => rootfs::packages::installed(&String::from_utf8_lossy(
@@ -174,6 +273,8 @@ pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result
                     rootfs_stream: assembled.rootfs_stream.as_ref().map(|d| d.sha256.as_str()),
                     overlays,
                     mke2fs: &mke2fs,
+                    base: base_info,
+                    appliance: appliance_info,
                 },
                 image: manifest::ImageInfo {
                     file: &img_name,
@@ -213,6 +314,35 @@ pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result
             artifacts::discard(&staged);
             Err(e)
         }
+    }
+}
+
+fn customise_context(recipe: &Recipe, board: &Board, plan: &Plan) -> customise::Context {
+    customise::Context {
+        name: recipe.name.clone(),
+        version: recipe.version.clone(),
+        board: board.name.clone(),
+        arch: board.arch.debian_name().to_owned(),
+        suite: recipe.base.suite.clone(),
+        hostname: recipe.system.hostname.clone(),
+        user: recipe.system.user.clone(),
+        enable: recipe.system.enable.clone(),
+        partitions: plan
+            .partitions
+            .iter()
+            .map(|p| {
+                (
+                    p.spec.name.clone(),
+                    PartitionVars {
+                        number: p.number,
+                        partuuid: p.partuuid.clone(),
+                        label: p.spec.label.clone(),
+                        fs_uuid: p.fs_uuid.clone(),
+                    },
+                )
+            })
+            .collect(),
+        source_date_epoch: recipe.source_date_epoch,
     }
 }
 

@@ -3,11 +3,13 @@
 
 pub mod artifacts;
 pub mod assemble;
+pub mod base;
 pub mod boot;
 pub mod build;
+pub mod compile;
 pub mod config;
+pub mod customise;
 pub mod digest;
-pub mod disk;
 pub mod fs;
 pub mod ids;
 pub mod probe;

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::disk::{self, Table, TableEntry};
 use crate::fs::{ext4, fat};
+use appliance::disk::{self, Table, TableEntry};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "fs", rename_all = "lowercase")]

@@ -29,6 +29,7 @@ pub struct Invocation {
     hint: &'static str,
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
+    dir: Option<std::path::PathBuf>,
 }
 
 impl Invocation {
@@ -39,6 +40,7 @@ impl Invocation {
             hint,
             args: Vec::new(),
             envs: Vec::new(),
+            dir: None,
         }
     }
 
@@ -82,6 +84,9 @@ impl Invocation {
             .env("TZ", "UTC")
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
+        }
         cmd
     }
 
@@ -97,6 +102,57 @@ impl Invocation {
                 source: e,
             }
         }
+    }
+
+    /// Runs to completion with a working directory.
+    pub fn current_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Runs a long job (a bootstrap, a compile), showing its output as it comes: each line
+    /// is logged with `tag`, and the last lines go into the error when it fails.
+    pub fn run_logged(&self, tag: &str) -> Result<(), ToolError> {
+        const KEEP: usize = 40;
+        log::debug!("running {}", self.command_line());
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let tail = std::sync::Mutex::new(std::collections::VecDeque::with_capacity(KEEP));
+        std::thread::scope(|s| {
+            for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
+                let tail = &tail;
+                s.spawn(move || {
+                    use std::io::BufRead;
+                    for line in std::io::BufReader::new(stream).split(b'\n') {
+                        let Ok(line) = line else { break };
+                        let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+                        log::info!("{tag}: {line}");
+                        let mut t = tail.lock().expect("tail lock");
+                        if t.len() == KEEP {
+                            t.pop_front();
+                        }
+                        t.push_back(line);
+                    }
+                });
+            }
+        });
+        let status = child.wait().map_err(|e| self.spawn_error(e))?;
+        if !status.success() {
+            let tail = tail.into_inner().expect("tail lock");
+            return Err(ToolError::Failed {
+                command: self.command_line(),
+                status: status.to_string(),
+                stderr: Vec::from(tail).join("\n"),
+            });
+        }
+        Ok(())
     }
 
     /// Runs to completion.

@@ -33,6 +33,16 @@ pub struct Inputs<'a> {
     pub rootfs_stream: Option<&'a str>,
     pub overlays: Vec<String>,
     pub mke2fs: &'a str,
+    /// The Debian base tarball (its file name in the cache, or as given by --base).
+    pub base: Option<FileInfo>,
+    /// The appliance binary installed as /usr/bin/d3kosd.
+    pub appliance: Option<FileInfo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileInfo {
+    pub file: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Serialize)]

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use builder::base::Cache;
 use builder::build::{Options, resolve_board, run as build};
 
 /// Build a disk image and its release artifacts.
@@ -19,10 +20,28 @@ pub struct Args {
     /// A board name from boards/ (rpi4, qemu-arm64, qemu-amd64) or a board file's path.
     #[arg(long, default_value = "rpi4")]
     board: String,
-    /// Root file system to build from: a directory or a tarball (.tar, .tar.gz, .tar.xz).
-    /// Overrides the recipe's [base] rootfs.
-    #[arg(long)]
+    /// A finished root file system (directory or .tar, .tar.gz, .tar.xz), laid in as it is
+    /// with the overlay: no bootstrap, no customisation, no appliance.
+    #[arg(long, conflicts_with_all = ["base", "appliance_bin", "refresh_base"])]
     rootfs: Option<PathBuf>,
+    /// A Debian base tarball to build on instead of bootstrapping one (with the same base,
+    /// two builds are bit-identical).
+    #[arg(long, value_name = "FILE.tar")]
+    base: Option<PathBuf>,
+    /// Bootstrap the base (and the cross-build tool chroot) again even when cached.
+    #[arg(long, conflicts_with = "base")]
+    refresh_base: bool,
+    /// The appliance binary to install, instead of building it for the board.
+    #[arg(long, value_name = "FILE")]
+    appliance_bin: Option<PathBuf>,
+    /// Where bases and the tool chroot are kept [default: $D3KOS_CACHE, else
+    /// $XDG_CACHE_HOME/d3kos, else ~/.cache/d3kos].
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Artifacts to write, overriding the recipe's [outputs] formats: a comma-separated list
+    /// of img, xz, gz, bmap.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    formats: Option<Vec<String>>,
     /// Output folder.
     #[arg(long, default_value = "out")]
     out: PathBuf,
@@ -36,6 +55,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         board: resolve_board(&a.board, &a.recipe),
         recipe: a.recipe,
         rootfs: a.rootfs,
+        base: a.base,
+        refresh_base: a.refresh_base,
+        appliance_bin: a.appliance_bin,
+        cache: a.cache.map_or_else(Cache::from_env, |dir| Cache { dir }),
+        formats: a.formats,
         out: a.out,
         threads: a
             .threads

@@ -32,6 +32,9 @@ pub struct Board {
     pub arch: Arch,
     pub imager_devices: Vec<String>,
     pub boot: BootSettings,
+    /// Archive components and packages this board adds to the recipe's base.
+    pub base_components: Vec<String>,
+    pub base_packages: Vec<String>,
     pub layout: Layout,
     /// Explicit start offsets (bytes) where the board pins them, by partition index.
     pub starts: Vec<Option<u64>>,
@@ -58,7 +61,28 @@ pub struct BootSettings {
 struct RawBoard {
     board: RawInfo,
     boot: RawBoot,
+    #[serde(default)]
+    base: RawBoardBase,
     partition: Vec<Spanned<RawPartition>>,
+}
+
+/// What this board adds to the recipe's Debian base: its kernel, its firmware.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoardBase {
+    #[serde(default = "super::recipe::no_words")]
+    components: Spanned<Vec<String>>,
+    #[serde(default = "super::recipe::no_words")]
+    packages: Spanned<Vec<String>>,
+}
+
+impl Default for RawBoardBase {
+    fn default() -> Self {
+        RawBoardBase {
+            components: super::recipe::no_words(),
+            packages: super::recipe::no_words(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -375,6 +399,31 @@ impl Board {
             placer.place_at(starts[i].unwrap_or(earliest), size);
         }
 
+        let bb = &raw.base;
+        if let Some(c) = bb
+            .components
+            .get_ref()
+            .iter()
+            .find(|c| !super::recipe::is_archive_word(c))
+        {
+            return Err(src.error(
+                bb.components.span(),
+                "base.components",
+                format!("`{c}` is not an archive component"),
+            ));
+        }
+        if let Some(p) = bb
+            .packages
+            .get_ref()
+            .iter()
+            .find(|p| !super::recipe::is_package_name(p))
+        {
+            return Err(src.error(
+                bb.packages.span(),
+                "base.packages",
+                format!("`{p}` is not a Debian package name"),
+            ));
+        }
         Ok(Board {
             name: raw.board.name.get_ref().clone(),
             description: raw.board.description,
@@ -386,6 +435,8 @@ impl Board {
                 config_txt: raw.boot.config_txt,
                 firmware_files: raw.boot.firmware_files,
             },
+            base_components: raw.base.components.get_ref().clone(),
+            base_packages: raw.base.packages.get_ref().clone(),
             layout,
             starts,
             sha256: crate::digest::sha256_hex(src.text.as_bytes()),

@@ -20,8 +20,12 @@ pub struct Recipe {
     /// `SOURCE_DATE_EPOCH` says otherwise.
     pub source_date_epoch: i64,
     pub imager: Imager,
-    /// A root file system (directory or tarball) to build from, relative to the recipe.
+    /// The Debian system bootstrapped with mmdebstrap, unless `rootfs` names a prepared one.
+    pub base: Base,
+    /// A prepared root file system (directory or tarball) to build from instead of a
+    /// bootstrap, relative to the recipe. It is laid in as it is, with only the overlay.
     pub rootfs: Option<PathBuf>,
+    pub system: System,
     pub overlays: Vec<PathBuf>,
     pub outputs: Outputs,
     pub sha256: String,
@@ -38,6 +42,27 @@ pub struct Imager {
     pub init_format: String,
 }
 
+/// The Debian base: what `mmdebstrap` is asked for. Boards add their own packages and
+/// components (a kernel, firmware).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base {
+    pub suite: String,
+    pub mirror: String,
+    pub variant: String,
+    pub components: Vec<String>,
+    pub packages: Vec<String>,
+}
+
+/// How the bootstrapped system is made into the product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct System {
+    pub hostname: String,
+    /// The system user the appliance runs as; created locked at build time.
+    pub user: String,
+    /// Units enabled as their `[Install]` section says.
+    pub enable: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outputs {
     pub xz: bool,
@@ -47,6 +72,29 @@ pub struct Outputs {
     pub gz_level: u32,
 }
 
+impl Outputs {
+    /// Chooses the artifacts from names: `img` (always written), `xz`, `gz`, `bmap`.
+    pub fn set_formats(&mut self, formats: &[String]) -> Result<(), String> {
+        self.xz = false;
+        self.gz = false;
+        self.bmap = false;
+        for f in formats {
+            match f.as_str() {
+                "img" => {}
+                "xz" => self.xz = true,
+                "gz" => self.gz = true,
+                "bmap" => self.bmap = true,
+                other => {
+                    return Err(format!(
+                        "`{other}` is not an output: choose from img, xz, gz, bmap"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRecipe {
@@ -54,6 +102,8 @@ struct RawRecipe {
     imager: RawImager,
     #[serde(default)]
     base: RawBase,
+    #[serde(default)]
+    system: RawSystem,
     #[serde(default)]
     overlay: RawOverlay,
     #[serde(default)]
@@ -84,10 +134,138 @@ fn default_init_format() -> String {
     "systemd".into()
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBase {
     rootfs: Option<String>,
+    #[serde(default = "default_suite")]
+    suite: Spanned<String>,
+    #[serde(default = "default_mirror")]
+    mirror: Spanned<String>,
+    #[serde(default = "default_variant")]
+    variant: Spanned<String>,
+    #[serde(default = "default_components")]
+    components: Spanned<Vec<String>>,
+    #[serde(default = "no_words")]
+    packages: Spanned<Vec<String>>,
+}
+
+/// An empty list where a key is left out.
+pub(crate) fn no_words() -> Spanned<Vec<String>> {
+    Spanned::new(0..0, Vec::new())
+}
+
+impl Default for RawBase {
+    fn default() -> Self {
+        RawBase {
+            rootfs: None,
+            suite: default_suite(),
+            mirror: default_mirror(),
+            variant: default_variant(),
+            components: default_components(),
+            packages: no_words(),
+        }
+    }
+}
+
+fn default_suite() -> Spanned<String> {
+    Spanned::new(0..0, "trixie".into())
+}
+fn default_mirror() -> Spanned<String> {
+    Spanned::new(0..0, "http://deb.debian.org/debian".into())
+}
+fn default_variant() -> Spanned<String> {
+    Spanned::new(0..0, "minbase".into())
+}
+fn default_components() -> Spanned<Vec<String>> {
+    Spanned::new(0..0, vec!["main".into()])
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSystem {
+    #[serde(default = "default_hostname")]
+    hostname: Spanned<String>,
+    #[serde(default = "default_user")]
+    user: Spanned<String>,
+    #[serde(default = "no_words")]
+    enable: Spanned<Vec<String>>,
+}
+
+impl Default for RawSystem {
+    fn default() -> Self {
+        RawSystem {
+            hostname: default_hostname(),
+            user: default_user(),
+            enable: no_words(),
+        }
+    }
+}
+
+fn default_hostname() -> Spanned<String> {
+    Spanned::new(0..0, "d3kos".into())
+}
+fn default_user() -> Spanned<String> {
+    Spanned::new(0..0, "d3kos".into())
+}
+
+/// mmdebstrap's variants (mmdebstrap(1) `--variant`).
+const VARIANTS: &[&str] = &[
+    "extract",
+    "custom",
+    "essential",
+    "apt",
+    "required",
+    "minbase",
+    "buildd",
+    "important",
+    "debootstrap",
+    "standard",
+];
+
+/// A Debian package name (Debian Policy 5.6.1), optionally `:arch`-qualified.
+pub(crate) fn is_package_name(name: &str) -> bool {
+    let (pkg, arch) = name.split_once(':').unwrap_or((name, "x"));
+    pkg.len() >= 2
+        && pkg.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && pkg
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+        && !arch.is_empty()
+        && arch
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+/// Suite and component names: `trixie`, `trixie-backports`, `non-free-firmware`.
+pub(crate) fn is_archive_word(word: &str) -> bool {
+    !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A host name label (RFC 1123 section 2.1).
+fn is_hostname(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A systemd unit file name (systemd.unit(5)).
+fn is_unit_name(name: &str) -> bool {
+    let suffixes = [
+        ".service", ".socket", ".timer", ".target", ".path", ".mount",
+    ];
+    suffixes
+        .iter()
+        .any(|s| name.ends_with(s) && name.len() > s.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c))
 }
 
 #[derive(Deserialize, Default)]
@@ -203,21 +381,9 @@ impl Recipe {
             xz_preset: *raw.outputs.xz_preset.get_ref(),
             gz_level: *raw.outputs.gz_level.get_ref(),
         };
-        for f in raw.outputs.formats.get_ref() {
-            match f.as_str() {
-                "img" => {}
-                "xz" => outputs.xz = true,
-                "gz" => outputs.gz = true,
-                "bmap" => outputs.bmap = true,
-                other => {
-                    return Err(src.error(
-                        raw.outputs.formats.span(),
-                        "outputs.formats",
-                        format!("`{other}` is not an output: choose from img, xz, gz, bmap"),
-                    ));
-                }
-            }
-        }
+        outputs
+            .set_formats(raw.outputs.formats.get_ref())
+            .map_err(|m| src.error(raw.outputs.formats.span(), "outputs.formats", m))?;
         if outputs.xz_preset > 9 {
             return Err(src.error(
                 raw.outputs.xz_preset.span(),
@@ -233,6 +399,84 @@ impl Recipe {
             ));
         }
 
+        let base = &raw.base;
+        if !is_archive_word(base.suite.get_ref()) {
+            return Err(src.error(
+                base.suite.span(),
+                "base.suite",
+                "a Debian suite or codename like `trixie`",
+            ));
+        }
+        let mirror = base.mirror.get_ref();
+        if !(mirror.starts_with("http://") || mirror.starts_with("https://"))
+            || mirror.contains(char::is_whitespace)
+        {
+            return Err(src.error(
+                base.mirror.span(),
+                "base.mirror",
+                "an http(s) URL of a Debian mirror, like http://deb.debian.org/debian",
+            ));
+        }
+        if !VARIANTS.contains(&base.variant.get_ref().as_str()) {
+            return Err(src.error(
+                base.variant.span(),
+                "base.variant",
+                format!(
+                    "`{}` is not an mmdebstrap variant: choose from {}",
+                    base.variant.get_ref(),
+                    VARIANTS.join(", ")
+                ),
+            ));
+        }
+        if let Some(c) = base
+            .components
+            .get_ref()
+            .iter()
+            .find(|c| !is_archive_word(c))
+        {
+            return Err(src.error(
+                base.components.span(),
+                "base.components",
+                format!("`{c}` is not an archive component"),
+            ));
+        }
+        if let Some(p) = base.packages.get_ref().iter().find(|p| !is_package_name(p)) {
+            return Err(src.error(
+                base.packages.span(),
+                "base.packages",
+                format!("`{p}` is not a Debian package name"),
+            ));
+        }
+        let sys = &raw.system;
+        if !is_hostname(sys.hostname.get_ref()) {
+            return Err(src.error(
+                sys.hostname.span(),
+                "system.hostname",
+                "a host name: 1 to 63 lower-case letters, digits and '-'",
+            ));
+        }
+        let user = sys.user.get_ref();
+        if user.is_empty()
+            || user.len() > 32
+            || !user.starts_with(|c: char| c.is_ascii_lowercase())
+            || !user
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(src.error(
+                sys.user.span(),
+                "system.user",
+                "a user name: lower-case letters, digits, '-' and '_', starting with a letter",
+            ));
+        }
+        if let Some(u) = sys.enable.get_ref().iter().find(|u| !is_unit_name(u)) {
+            return Err(src.error(
+                sys.enable.span(),
+                "system.enable",
+                format!("`{u}` is not a unit name like `d3kosd.service`"),
+            ));
+        }
+
         Ok(Recipe {
             name: name.clone(),
             version: version.clone(),
@@ -245,7 +489,19 @@ impl Recipe {
                 url_base: url_base.trim_end_matches('/').to_owned(),
                 init_format: raw.imager.init_format,
             },
-            rootfs: raw.base.rootfs.map(|r| dir.join(r)),
+            base: Base {
+                suite: raw.base.suite.get_ref().clone(),
+                mirror: mirror.trim_end_matches('/').to_owned(),
+                variant: raw.base.variant.get_ref().clone(),
+                components: raw.base.components.get_ref().clone(),
+                packages: raw.base.packages.get_ref().clone(),
+            },
+            rootfs: raw.base.rootfs.as_ref().map(|r| dir.join(r)),
+            system: System {
+                hostname: raw.system.hostname.get_ref().clone(),
+                user: user.clone(),
+                enable: raw.system.enable.get_ref().clone(),
+            },
             overlays: raw.overlay.dirs.iter().map(|d| dir.join(d)).collect(),
             outputs,
             sha256: crate::digest::sha256_hex(src.text.as_bytes()),

@@ -32,6 +32,12 @@ pub fn load(path: &Path, scratch: &Path) -> Result<Tree, RootfsError> {
     Ok(tree)
 }
 
+/// An overlay comes from a git checkout, which records only "executable or not"; the rest of
+/// the mode is the checkout's umask, which must not reach the image.
+pub fn overlay_mode(mode: u32) -> u32 {
+    if mode & 0o111 != 0 { 0o755 } else { 0o644 }
+}
+
 /// Lays a directory over the tree: its files replace the tree's, owned by root.
 pub fn overlay(tree: &mut Tree, dir: &Path) -> Result<(), RootfsError> {
     let mut inodes = std::collections::HashMap::new();
@@ -110,11 +116,16 @@ fn walk(
             (0, 0)
         };
         let is_dir = matches!(kind, Kind::Dir);
+        let mode = if keep_owner {
+            m.mode() & 0o7777
+        } else {
+            overlay_mode(m.mode())
+        };
         tree.insert(
             &rel_path,
             Entry {
                 kind,
-                mode: m.mode() & 0o7777,
+                mode,
                 uid,
                 gid,
                 mtime: m.mtime(),

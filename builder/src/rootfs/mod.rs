@@ -158,6 +158,40 @@ impl Tree {
         }
     }
 
+    /// Removes an entry and everything below it. A hard-link group whose data-holding name
+    /// goes keeps its data at the next name.
+    pub fn remove(&mut self, path: &[u8]) -> bool {
+        let Some(entry) = self.entries.remove(path) else {
+            return false;
+        };
+        if matches!(entry.kind, Kind::Dir) {
+            self.remove_subtree(path);
+        }
+        let links: Vec<Vec<u8>> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(&e.kind, Kind::HardLink(t) if t == path))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if let Some((heir, rest)) = links.split_first() {
+            self.entries.get_mut(heir).expect("listed").kind = entry.kind.clone();
+            for k in rest {
+                self.entries.get_mut(k).expect("listed").kind = Kind::HardLink(heir.clone());
+            }
+        }
+        true
+    }
+
+    /// Paths below `dir` (not `dir` itself), in order.
+    pub fn below(&self, dir: &[u8]) -> Vec<Vec<u8>> {
+        let prefix = [dir, b"/"].concat();
+        self.entries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     fn remove_subtree(&mut self, dir: &[u8]) {
         let prefix = [dir, b"/"].concat();
         let doomed: Vec<Vec<u8>> = self
@@ -351,7 +385,7 @@ pub struct Usage {
     pub xattr_blocks: u64,
 }
 
-pub use load::{load, overlay};
+pub use load::{load, overlay, overlay_mode};
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,147 @@
+//! `d3kosd firstboot`: what a device does before the appliance starts, on every boot. The
+//! first boot does the work (partitions, file systems, identity); later boots find it done.
+
+pub mod grow;
+pub mod identity;
+mod programs;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::disk::TableError;
+use crate::layout::{GrowError, PlanError, TableKind};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create the partitions the image leaves to the device (the B system slot, the data
+    /// partition grown to the end of the card), tell the kernel, and make their file systems.
+    /// Safe to run on every boot and to cut off at any point: it finishes what is missing.
+    Grow(grow::Args),
+    /// Keep the machine id and the SSH host keys on the data partition, so they survive
+    /// switching system slots; print them.
+    Identity(identity::Args),
+}
+
+pub fn run(command: &Command) -> Result<(), FirstbootError> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Grow(a) => grow::run(a, &mut out),
+        Command::Identity(a) => identity::run(a, &mut out),
+    }?;
+    out.flush().map_err(|source| FirstbootError::Io {
+        path: "standard output".into(),
+        source,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FirstbootError {
+    #[error("{}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", path.display())]
+    Plan { path: PathBuf, source: PlanError },
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Grow(#[from] GrowError),
+    #[error("the kernel command line names no root=PARTUUID= (`{cmdline}`): pass --disk")]
+    NoRoot { cmdline: String },
+    #[error("{} did not appear within {seconds} s", path.display())]
+    NoDevice { path: PathBuf, seconds: u64 },
+    #[error("{} is not a partition, so it names no disk: pass --disk", path.display())]
+    NotPartition { path: PathBuf },
+    #[error(
+        "{}: the disk has a {found:?} partition table but this image was built with {expected:?}; \
+         leaving it alone",
+        path.display()
+    )]
+    WrongTable {
+        path: PathBuf,
+        found: TableKind,
+        expected: TableKind,
+    },
+    #[error(
+        "{}: the disk id is {found} but this image's is {expected}: this is not the disk the image \
+         was written to; leaving it alone",
+        path.display()
+    )]
+    ForeignDisk {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "{}: partition {number} (`{name}`) ships in the image but is not in the table; leaving the \
+         disk alone",
+        path.display()
+    )]
+    MissingShipped {
+        path: PathBuf,
+        number: u32,
+        name: String,
+    },
+    #[error(
+        "{}: partition {number} has PARTUUID {found}, but this image's `{name}` is {expected}: the \
+         disk holds another image; leaving it alone",
+        path.display()
+    )]
+    ForeignPartition {
+        path: PathBuf,
+        number: u32,
+        name: String,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "{}: partition {number} is {found}, not `{name}` as planned ({expected}); leaving the disk \
+         alone",
+        path.display()
+    )]
+    Occupied {
+        path: PathBuf,
+        number: u32,
+        name: String,
+        found: String,
+        expected: String,
+    },
+    #[error("the plan gives partition `{name}` the type `{type_id}`, which is no {table:?} type")]
+    BadType {
+        name: String,
+        type_id: String,
+        table: TableKind,
+    },
+    #[error("`{program}` is not installed: {hint}")]
+    Missing {
+        program: &'static str,
+        hint: &'static str,
+    },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+    #[error(
+        "{} holds `{found}`, not a machine id (32 hex digits): the running system has no id to keep",
+        path.display()
+    )]
+    NoMachineId { path: PathBuf, found: String },
+}
+
+/// One line of what was done, for the console.
+fn say(out: &mut dyn Write, line: std::fmt::Arguments<'_>) -> Result<(), FirstbootError> {
+    writeln!(out, "{line}").map_err(|source| FirstbootError::Io {
+        path: "standard output".into(),
+        source,
+    })
+}
+
+fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> FirstbootError + '_ {
+    move |source| FirstbootError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}

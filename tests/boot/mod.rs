@@ -1,0 +1,409 @@
+//! The boot test harness: boots a built image in QEMU the way the board's loader would, with
+//! the kernel, initramfs and command line read from the boot partition that the image's own
+//! autoboot.txt names (no mounts), the serial console in a log file, and the appliance's
+//! port forwarded to 127.0.0.1 only.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_d3kos-build");
+
+/// What the host machine emulates the guest with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accel {
+    /// Hardware virtualisation with a named CPU model.
+    Kvm(&'static str),
+    Tcg,
+}
+
+/// The boot partition autoboot.txt names outside its `[tryboot]` section (Raspberry Pi
+/// bootloader docs, "autoboot.txt"); `tryboot` picks the one in `[tryboot]`.
+pub fn autoboot_partition(text: &str, tryboot: bool) -> u32 {
+    let mut section = "all".to_owned();
+    let mut found = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.to_owned();
+        } else if let Some(n) = line.strip_prefix("boot_partition=") {
+            let wanted = if tryboot {
+                section == "tryboot"
+            } else {
+                section == "all"
+            };
+            if wanted {
+                found = n.trim().parse().ok();
+            }
+        }
+    }
+    found.unwrap_or_else(|| panic!("autoboot.txt names no boot partition:\n{text}"))
+}
+
+fn inspect_cat(image: &Path, spec: &str) -> Vec<u8> {
+    let out = Command::new(BIN)
+        .arg("inspect")
+        .arg(image)
+        .arg("--cat")
+        .arg(spec)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "inspect --cat {spec}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Kernel, initramfs and command line as the loader would take them.
+#[derive(Debug)]
+pub struct BootFiles {
+    pub partition: u32,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub cmdline: String,
+}
+
+pub fn boot_files(disk: &Path, work: &Path) -> BootFiles {
+    let autoboot = String::from_utf8(inspect_cat(disk, "1:autoboot.txt")).unwrap();
+    let n = autoboot_partition(&autoboot, false);
+    let kernel = work.join("vmlinuz");
+    let initrd = work.join("initrd.img");
+    std::fs::write(&kernel, inspect_cat(disk, &format!("{n}:vmlinuz"))).unwrap();
+    std::fs::write(&initrd, inspect_cat(disk, &format!("{n}:initrd.img"))).unwrap();
+    let cmdline = String::from_utf8(inspect_cat(disk, &format!("{n}:cmdline.txt")))
+        .unwrap()
+        .trim()
+        .to_owned();
+    BootFiles {
+        partition: n,
+        kernel,
+        initrd,
+        cmdline,
+    }
+}
+
+/// A copy of the image on a larger virtual card, as when an owner flashes a big SD card.
+pub fn make_disk(image: &Path, dest: &Path, extra: u64) {
+    let status = Command::new("cp")
+        .arg("--sparse=always")
+        .arg(image)
+        .arg(dest)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let f = std::fs::OpenOptions::new().write(true).open(dest).unwrap();
+    let len = f.metadata().unwrap().len();
+    f.set_len(len + extra).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running guest.
+pub struct Guest {
+    child: Child,
+    pub serial: PathBuf,
+    stderr: PathBuf,
+    qmp: PathBuf,
+    pub port: u16,
+    pub started: Instant,
+    pub accel: Accel,
+}
+
+/// Signs of a guest kernel that the host's virtualisation broke: on the console, or from
+/// QEMU itself (a KVM that cannot emulate an instruction the kernel uses stops the vCPU).
+const CRASHES: &[&str] = &[
+    "Kernel panic",
+    "invalid opcode",
+    "general protection fault",
+    "Oops:",
+    "KVM internal error",
+    "emulation failure",
+];
+
+impl Guest {
+    pub fn start(
+        arch: &str,
+        disk: &Path,
+        files: &BootFiles,
+        accel: Accel,
+        work: &Path,
+        tag: &str,
+    ) -> Guest {
+        let serial = work.join(format!("serial-{tag}.log"));
+        let qmp = work.join(format!("qmp-{tag}.sock"));
+        let stderr = work.join(format!("qemu-{tag}.err"));
+        let _ = std::fs::remove_file(&qmp);
+        let port = free_port();
+        let (program, machine, console) = match arch {
+            "arm64" => ("qemu-system-aarch64", "virt", "ttyAMA0"),
+            _ => ("qemu-system-x86_64", "q35", "ttyS0"),
+        };
+        let mut cmd = Command::new(program);
+        cmd.args([
+            "-machine",
+            machine,
+            "-m",
+            "1024",
+            "-smp",
+            "2",
+            "-nographic",
+            "-no-reboot",
+        ]);
+        match &accel {
+            Accel::Kvm(cpu) => cmd.args(["-accel", "kvm", "-cpu", cpu]),
+            Accel::Tcg if arch == "arm64" => {
+                cmd.args(["-accel", "tcg,thread=multi", "-cpu", "cortex-a72"])
+            }
+            Accel::Tcg => cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max"]),
+        };
+        cmd.arg("-kernel")
+            .arg(&files.kernel)
+            .arg("-initrd")
+            .arg(&files.initrd)
+            .arg("-append")
+            .arg(format!(
+                "{} console={console},115200 systemd.show_status=1",
+                files.cmdline
+            ))
+            .arg("-drive")
+            .arg(format!(
+                "file={},format=raw,if=virtio,cache=unsafe",
+                disk.display()
+            ))
+            .arg("-netdev")
+            .arg(format!("user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:80"))
+            .args(["-device", "virtio-net-pci,netdev=net0,romfile="])
+            .arg("-serial")
+            .arg(format!("file:{}", serial.display()))
+            .args(["-monitor", "none"])
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("{program}: {e}"));
+        Guest {
+            child,
+            serial,
+            stderr,
+            qmp,
+            port,
+            started: Instant::now(),
+            accel,
+        }
+    }
+
+    /// The console so far, without the colour escapes systemd's status lines carry.
+    pub fn console(&self) -> String {
+        strip_ansi(&String::from_utf8_lossy(
+            &std::fs::read(&self.serial).unwrap_or_default(),
+        ))
+    }
+
+    /// The console so far, for failure messages: its last lines.
+    pub fn console_tail(&self) -> String {
+        let text = self.console();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    pub fn crashed(&self) -> bool {
+        let text = self.console()
+            + &String::from_utf8_lossy(&std::fs::read(&self.stderr).unwrap_or_default());
+        CRASHES.iter().any(|c| text.contains(c))
+    }
+
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
+    /// Waits until the appliance answers on the forwarded port; returns how long that took
+    /// from the start of the guest. `Err` when the guest crashed or exited first.
+    pub fn wait_ready(&mut self, limit: Duration) -> Result<Duration, String> {
+        while self.started.elapsed() < limit {
+            if let Some(status) = self.exited() {
+                let err = String::from_utf8_lossy(&std::fs::read(&self.stderr).unwrap_or_default())
+                    .into_owned();
+                return Err(format!(
+                    "QEMU exited ({status}): {err}\n{}",
+                    self.console_tail()
+                ));
+            }
+            if self.crashed() {
+                let err = String::from_utf8_lossy(&std::fs::read(&self.stderr).unwrap_or_default())
+                    .into_owned();
+                return Err(format!(
+                    "the guest crashed: {}\n{}",
+                    err.lines().take(3).collect::<Vec<_>>().join(" / "),
+                    self.console_tail()
+                ));
+            }
+            if let Some((code, _)) = http(self.port, "GET", "/api/version", None, None) {
+                if code > 0 {
+                    return Ok(self.started.elapsed());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Err(format!(
+            "no answer within {limit:?}:\n{}",
+            self.console_tail()
+        ))
+    }
+
+    fn qmp(&self, command: &str) {
+        let mut s = UnixStream::connect(&self.qmp).expect("QMP socket");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        for cmd in ["qmp_capabilities", command] {
+            writeln!(s, "{{\"execute\":\"{cmd}\"}}").unwrap();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                if line.contains("\"return\"") || line.contains("\"error\"") {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if self.exited().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        false
+    }
+
+    /// Presses the virtual power button and waits for the guest to shut down. A press can
+    /// be lost while the guest is busy, so it is pressed again; a guest that still runs is
+    /// stopped by QEMU (its file systems then replay their journals on the next mount).
+    /// Returns whether the guest shut itself down.
+    pub fn power_down(mut self, limit: Duration) -> bool {
+        for _ in 0..2 {
+            self.qmp("system_powerdown");
+            if self.wait_exit(limit / 2) {
+                return true;
+            }
+        }
+        eprintln!(
+            "the guest did not power off within {limit:?}; stopping QEMU:\n{}",
+            self.console_tail()
+        );
+        self.qmp("quit");
+        self.wait_exit(Duration::from_secs(10));
+        false
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One HTTP request with curl: `(status, body)`, or `None` when nothing answered.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    jar: Option<&Path>,
+) -> Option<(u16, String)> {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "--silent",
+        "--max-time",
+        "10",
+        "--write-out",
+        "\n%{http_code}",
+        "--request",
+        method,
+    ]);
+    if let Some(jar) = jar {
+        cmd.arg("--cookie").arg(jar).arg("--cookie-jar").arg(jar);
+    }
+    if let Some(b) = body {
+        cmd.args(["--header", "Content-Type: application/json", "--data"])
+            .arg(b.to_string());
+    }
+    cmd.arg(format!("http://127.0.0.1:{port}{path}"));
+    let out = cmd.output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n')?;
+    Some((code.trim().parse().ok()?, body.to_owned()))
+}
+
+/// Removes ANSI escape sequences (`ESC [ … letter`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `KEY value` lines the first-boot identity step prints on the console, last one wins.
+pub fn console_value(console: &str, key: &str) -> Option<String> {
+    console
+        .lines()
+        .filter_map(|l| l.split_once(key).map(|(_, rest)| rest.trim().to_owned()))
+        .next_back()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_escapes_are_stripped() {
+        assert_eq!(
+            strip_ansi(
+                "[\u{1b}[0;32m  OK  \u{1b}[0m] Reached target \u{1b}[0;1;39mmulti-user.target\u{1b}[0m"
+            ),
+            "[  OK  ] Reached target multi-user.target"
+        );
+    }
+
+    #[test]
+    fn autoboot_names_the_partition_outside_and_inside_tryboot() {
+        let text = "[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n";
+        assert_eq!(autoboot_partition(text, false), 2);
+        assert_eq!(autoboot_partition(text, true), 3);
+    }
+}
