@@ -63,7 +63,8 @@ pub fn host_can_build(target: &str) -> bool {
     has_std && (native || which(&linker(target)))
 }
 
-fn linker(target: &str) -> String {
+/// The cross gcc Debian names for a target (`aarch64-linux-gnu-gcc`).
+pub fn linker(target: &str) -> String {
     format!(
         "{}-linux-gnu-gcc",
         target.split('-').next().unwrap_or(target)
@@ -75,6 +76,26 @@ fn which(program: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
+/// The host's cargo in `workspace`, with the environment rustup and cargo need to find
+/// their toolchain and crates (the wrapper passes nothing else through).
+pub fn host_cargo(workspace: &Path) -> Invocation {
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    let mut inv = Invocation::new("cargo", HINT)
+        .current_dir(workspace)
+        .env("HOME", home);
+    for key in [
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO_NET_OFFLINE",
+    ] {
+        if let Some(v) = std::env::var_os(key) {
+            inv = inv.env(key, v);
+        }
+    }
+    inv
+}
+
 /// Builds with the host's cargo into `WORKSPACE/target/image`, apart from the developer's
 /// own builds so neither invalidates the other.
 pub fn host_build(workspace: &Path, target: &str) -> Result<PathBuf, CompileError> {
@@ -83,21 +104,14 @@ pub fn host_build(workspace: &Path, target: &str) -> Result<PathBuf, CompileErro
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(&home).join(".cargo"));
-    let mut inv = Invocation::new("cargo", HINT)
+    let mut inv = host_cargo(workspace)
         .args(build_args(target))
-        .current_dir(workspace)
         .env("CARGO_TARGET_DIR", &target_dir)
-        .env("HOME", &home)
         .env("CARGO_HOME", &cargo_home)
         .env(
             "RUSTFLAGS",
             remap_flags(&[(workspace, "/d3kos"), (&cargo_home, "/cargo")]),
         );
-    for key in ["RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "CARGO_NET_OFFLINE"] {
-        if let Some(v) = std::env::var_os(key) {
-            inv = inv.env(key, v);
-        }
-    }
     let upper = target.to_uppercase().replace('-', "_");
     if !target.starts_with(std::env::consts::ARCH) {
         inv = inv

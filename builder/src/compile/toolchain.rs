@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::cargo::{build_args, remap_flags};
+use super::cargo::{build_args, host_cargo, linker, remap_flags};
 use super::{CompileError, Request, io};
 use crate::base::{Keyed, mmdebstrap};
 use crate::tool::Invocation;
@@ -64,18 +64,10 @@ fn vendor(req: &Request) -> Result<PathBuf, CompileError> {
     let partial = mmdebstrap::staging(&dest);
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(partial.parent().expect("cache path")).map_err(io(&partial))?;
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-    let mut inv = Invocation::new("cargo", "install Rust (rustup or Debian's cargo)")
+    host_cargo(req.workspace)
         .args(["vendor", "--locked", "--quiet"])
         .arg(&partial)
-        .current_dir(req.workspace)
-        .env("HOME", home);
-    for key in ["CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
-        if let Some(v) = std::env::var_os(key) {
-            inv = inv.env(key, v);
-        }
-    }
-    inv.output()?;
+        .output()?;
     std::fs::rename(&partial, &dest).map_err(io(&dest))?;
     Ok(dest)
 }
@@ -103,10 +95,7 @@ pub fn build(req: &Request, target: &str) -> Result<PathBuf, CompileError> {
     }
 
     let upper = target.to_uppercase().replace('-', "_");
-    let gcc = format!(
-        "{}-linux-gnu-gcc",
-        target.split('-').next().unwrap_or(target)
-    );
+    let gcc = linker(target);
     let cargo = format!(
         "cd /src && exec env CARGO_HOME=/work/cargo-home CARGO_TARGET_DIR=/work/out \
          CARGO_TARGET_{upper}_LINKER={gcc} CC_{cc}={gcc} RUSTFLAGS='{flags}' \
