@@ -413,19 +413,19 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
 }
 
 #[test]
-#[ignore = "bootstraps Debian and boots QEMU guests: ci/test runs it with D3KOS_BOOT=1"]
+#[ignore = "bootstraps Debian and boots QEMU guests as root: ci/test runs it"]
 fn qemu_amd64_boots_grows_its_card_and_keeps_its_identity() {
     boots_grows_and_keeps_identity("qemu-amd64", "amd64");
 }
 
 #[test]
-#[ignore = "bootstraps Debian and boots QEMU guests: ci/test runs it with D3KOS_BOOT=1"]
+#[ignore = "bootstraps Debian and boots QEMU guests as root: ci/test runs it"]
 fn qemu_arm64_boots_grows_its_card_and_keeps_its_identity() {
     boots_grows_and_keeps_identity("qemu-arm64", "arm64");
 }
 
 #[test]
-#[ignore = "bootstraps Debian for arm64: ci/test runs it with D3KOS_BOOT=1"]
+#[ignore = "bootstraps Debian for arm64 as root: ci/test runs it"]
 fn rpi4_from_one_base_is_bit_identical_and_passes_verify() {
     let _machine = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempfile::Builder::new()

@@ -856,6 +856,7 @@ mod tests {
                 matches!(e, FirstbootError::Occupied { number, .. } if number == plan.partitions[4].number),
                 "{table:?}: {e}"
             );
+            assert!(e.advice().unwrap().contains("Write the card again"), "{e}");
             assert_eq!(digest(&path), before, "{table:?}: nothing written");
         }
     }

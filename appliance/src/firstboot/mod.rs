@@ -24,10 +24,17 @@ pub enum Command {
 
 pub fn run(command: &Command) -> Result<(), FirstbootError> {
     let mut out = std::io::stdout().lock();
-    match command {
+    let done = match command {
         Command::Grow(a) => grow::run(a, &mut out),
         Command::Identity(a) => identity::run(a, &mut out),
-    }?;
+    };
+    if let Err(e) = &done {
+        if let Some(advice) = e.advice() {
+            // The owner reads this on the screen of the first boot, not in a log.
+            say(&mut out, format_args!("{advice}"))?;
+        }
+    }
+    done?;
     out.flush().map_err(|source| FirstbootError::Io {
         path: "standard output".into(),
         source,
@@ -129,6 +136,24 @@ pub enum FirstbootError {
         path.display()
     )]
     NoMachineId { path: PathBuf, found: String },
+}
+
+impl FirstbootError {
+    /// What the owner can do about a card the device refused to change.
+    pub fn advice(&self) -> Option<&'static str> {
+        match self {
+            Self::WrongTable { .. }
+            | Self::ForeignDisk { .. }
+            | Self::MissingShipped { .. }
+            | Self::ForeignPartition { .. }
+            | Self::Occupied { .. } => Some(
+                "Nothing on the card was changed. d3kOS runs without a data partition until this \
+                 is fixed, so nothing is saved. Write the card again with Raspberry Pi Imager from \
+                 a d3kOS release (this erases the card) and start the boat computer from it.",
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// One line of what was done, for the console.
