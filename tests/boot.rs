@@ -179,6 +179,41 @@ fn boot_again(arch: &str, disk: &Path, work: &Path, accel: Accel) -> Booted {
     Booted { guest, ready }
 }
 
+/// Inside the booted image, under its systemd sandbox and on its real data partition: a
+/// backup is made and verified, the tier changed, and the restore puts it back while the
+/// installation id stays.
+fn backup_and_restore_inside(port: u16, jar: &Path) {
+    let call = |method: &str, path: &str, body: Option<&Value>| {
+        let (status, text) =
+            http(port, method, path, body, Some(jar)).expect("the appliance answers");
+        assert_eq!(status, 200, "{method} {path}: {text}");
+        serde_json::from_str::<Value>(&text).unwrap()["data"].clone()
+    };
+    let before = call("GET", "/api/license", None);
+    let created = call("POST", "/api/backup/create", None);
+    let id = created["id"].as_str().unwrap().to_owned();
+    call("POST", "/api/backup/verify", Some(&json!({"id": id})));
+    call("PUT", "/api/license", Some(&json!({"tier": 2})));
+    let restored = call("POST", "/api/backup/restore", Some(&json!({"id": id})));
+    assert!(restored["pre_restore"].is_string(), "{restored}");
+    assert_eq!(restored["problems"], json!([]), "{restored}");
+    let after = call("GET", "/api/license", None);
+    assert_eq!(after["tier"], before["tier"]);
+    assert_eq!(after["installation_id"], before["installation_id"]);
+    let list = call("GET", "/api/backup/list", None);
+    let kinds: Vec<&str> = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 2, "{list}");
+    assert!(
+        kinds.contains(&"pre-restore") && kinds.contains(&"manual"),
+        "{list}"
+    );
+}
+
 /// Polls /api/health until systemd has finished starting; returns its `system` object.
 fn settled_health(guest: &Guest, jar: &Path) -> Value {
     let t = std::time::Instant::now();
@@ -300,6 +335,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     .unwrap();
     assert_eq!(status, 200, "sign-in: {body}");
     assert_running(&first.guest, &jar);
+    backup_and_restore_inside(first.guest.port, &jar);
     let machine_id = console_value(&first.guest.console(), "machine-id ")
         .unwrap_or_else(|| panic!("no machine-id line:\n{}", first.guest.console_tail()));
     assert_eq!(machine_id.len(), 32, "{machine_id}");

@@ -14,6 +14,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// State on the data partition: licence, accounts, later backups and the boat log.
     pub state_dir: PathBuf,
+    /// Backups: on the data partition, on the same file system as `state_dir`.
+    pub backup_dir: PathBuf,
+    pub backup: BackupConfig,
     /// Where the image puts version.txt and build-manifest.json.
     pub etc_dir: PathBuf,
     /// The one-time owner setup code is written here, on the config partition, so the
@@ -36,6 +39,35 @@ pub struct Features {
     pub public_live_data: bool,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Services that hold the boat's data, stopped while a restore swaps it in.
+    pub stop_units: Vec<String>,
+    /// The most a backup may unpack to, in bytes.
+    pub max_restore_bytes: u64,
+    /// The largest backup an owner may upload, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            stop_units: Vec::new(),
+            max_restore_bytes: 32 << 30,
+            max_upload_bytes: 8 << 30,
+        }
+    }
+}
+
+impl BackupConfig {
+    pub fn limits(&self) -> crate::backup::Limits {
+        crate::backup::Limits {
+            max_total_bytes: self.max_restore_bytes,
+        }
+    }
+}
+
 impl Default for Features {
     fn default() -> Self {
         Features {
@@ -49,6 +81,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 80)),
             state_dir: PathBuf::from("/var/lib/d3kos"),
+            backup_dir: PathBuf::from("/var/lib/d3kos-backups"),
+            backup: BackupConfig::default(),
             etc_dir: PathBuf::from("/etc/d3kos"),
             setup_code_file: PathBuf::from("/boot/config/d3kos-setup-code.txt"),
             tier: 0,
@@ -75,6 +109,13 @@ pub enum ConfigError {
 }
 
 impl Config {
+    pub fn backup_paths(&self) -> crate::backup::Paths {
+        crate::backup::Paths {
+            state_dir: self.state_dir.clone(),
+            backup_dir: self.backup_dir.clone(),
+        }
+    }
+
     /// Reads the file; a missing file means all defaults.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {
@@ -153,7 +194,7 @@ mod tests {
             .join(DEFAULT_PATH.trim_start_matches('/'));
         assert_eq!(
             Config::load(&p).unwrap().state_dir,
-            PathBuf::from("/data/d3kos")
+            PathBuf::from("/data/d3kos/state")
         );
     }
 }

@@ -10,7 +10,11 @@ pub mod api;
 #[cfg(feature = "daemon")]
 pub mod auth;
 #[cfg(feature = "daemon")]
+pub mod backup;
+#[cfg(feature = "daemon")]
 pub mod config;
+#[cfg(feature = "daemon")]
+pub mod crashpoint;
 #[cfg(feature = "daemon")]
 pub mod firstboot;
 #[cfg(feature = "daemon")]

@@ -24,6 +24,9 @@ enum Command {
     /// Jobs run at boot before the appliance starts; the first boot does the work.
     #[command(subcommand)]
     Firstboot(appliance::firstboot::Command),
+    /// Backups of the boat's data: create, list, verify, restore, delete.
+    #[command(subcommand)]
+    Backup(appliance::backup::cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,9 @@ fn main() -> ExitCode {
         Some(Command::Firstboot(c)) => {
             appliance::firstboot::run(c).context("first boot did not finish")
         }
+        Some(Command::Backup(c)) => appliance::config::Config::load(&cli.config)
+            .map_err(anyhow::Error::from)
+            .and_then(|config| appliance::backup::cli::run(&config, c).map_err(Into::into)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,6 +24,7 @@ pub struct AppState {
     pub auth: Mutex<Auth>,
     pub health: RwLock<Snapshot>,
     pub problems: Vec<String>,
+    pub backup_jobs: crate::routes::backup::Jobs,
 }
 
 pub type Shared = Arc<AppState>;
@@ -41,6 +42,13 @@ impl AppState {
             )
         })?;
         let mut problems = Vec::new();
+        // A restore cut off by a power cut is finished or undone before anything reads the
+        // state folder.
+        problems.extend(
+            crate::backup::recover(&config.backup_paths(), &config.backup.limits())
+                .into_iter()
+                .map(|line| format!("backup: {line}")),
+        );
         let (licence, p) = Licence::load_or_create(&config.state_dir, config.tier, now)
             .context("while loading the licence")?;
         problems.extend(p);
@@ -56,6 +64,7 @@ impl AppState {
             auth: Mutex::new(auth),
             health: RwLock::new(Snapshot::default()),
             problems,
+            backup_jobs: Default::default(),
         }))
     }
 }
@@ -248,6 +257,7 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     log::info!("listening on http://{addr}");
     tokio::spawn(sample_health(state.clone()));
+    tokio::spawn(crate::routes::backup::scheduler(state.clone()));
     if let Some(every) = crate::notify::watchdog_interval() {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);

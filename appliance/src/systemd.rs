@@ -79,6 +79,39 @@ pub async fn unit_states(units: &[String]) -> Vec<UnitState> {
     }
 }
 
+/// Whether systemd is the init system (sd_booted(3): /run/systemd/system exists).
+pub fn booted() -> bool {
+    std::path::Path::new("/run/systemd/system").is_dir()
+}
+
+/// `systemctl stop|start UNITS`, waiting for the jobs, from blocking code (a restore).
+/// Where systemd is not running there is nothing to stop or start, and that is no error.
+pub fn change_units(verb: &'static str, units: &[String]) -> Result<(), String> {
+    if units.is_empty() || !booted() {
+        return Ok(());
+    }
+    log::debug!("running systemctl {verb} {units:?}");
+    let out = std::process::Command::new("systemctl")
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C")
+        .arg(verb)
+        .arg("--")
+        .args(units)
+        .output()
+        .map_err(|e| format!("systemctl {verb} could not run: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "systemctl {verb} {} failed ({}): {}",
+            units.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// The system's state and its failed units; `None` where systemd cannot be asked.
 pub async fn system_state() -> Option<SystemState> {
     let state = systemctl(&["is-system-running"], &[], true).await?;

@@ -335,7 +335,7 @@ pub fn http(
     cmd.args([
         "--silent",
         "--max-time",
-        "10",
+        "30",
         "--write-out",
         "\n%{http_code}",
         "--request",

@@ -1,5 +1,6 @@
 //! The HTTP routes, one module per concern.
 
+pub mod backup;
 pub mod health;
 pub mod licence;
 pub mod session;
@@ -15,4 +16,5 @@ pub fn router() -> Router<Shared> {
         .merge(health::routes())
         .merge(version::routes())
         .merge(session::routes())
+        .merge(backup::routes())
 }

@@ -1,6 +1,8 @@
 //! A real d3kosd on a loopback port with its own state folder, and a plain HTTP/1.1 client.
 #![allow(dead_code)]
 
+pub mod archive;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -40,8 +42,9 @@ impl Device {
         )
         .unwrap();
         let config = format!(
-            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\netc_dir = \"{}\"\nsetup_code_file = \"{}\"\nunits = [\"d3kosd.service\"]\n{extra_config}",
+            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nbackup_dir = \"{}\"\netc_dir = \"{}\"\nsetup_code_file = \"{}\"\nunits = [\"d3kosd.service\"]\n{extra_config}",
             dir.path().join("state").display(),
+            dir.path().join("backups").display(),
             etc.display(),
             dir.path()
                 .join("config-partition/d3kos-setup-code.txt")
@@ -53,6 +56,14 @@ impl Device {
 
     pub fn state(&self) -> PathBuf {
         self.dir.path().join("state")
+    }
+
+    pub fn backups(&self) -> PathBuf {
+        self.dir.path().join("backups")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("appliance.toml")
     }
 
     pub fn setup_code(&self) -> String {

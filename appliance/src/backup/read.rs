@@ -1,0 +1,399 @@
+//! Reading a backup archive: every rule a restore relies on is checked here, while the
+//! archive streams by, before a byte reaches the live data.
+//!
+//! The rules: manifest.json first and of a format this software reads; then an optional
+//! README.txt; then only folders and regular files under data/, each listed in the
+//! manifest with its size (checked from the tar header, before the body is read, so a
+//! member claiming gigabytes is refused at once) and sha256; no links, devices, FIFOs,
+//! setuid, setgid or sticky bits, absolute paths or `..`; nothing listed may be missing;
+//! the gzip stream must be whole; and the file must match its checksum file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use flate2::read::GzDecoder;
+use sha2::{Digest, Sha256};
+
+use super::manifest::{self, DATA_DIR, MANIFEST_NAME, MAX_MANIFEST_BYTES, README_NAME};
+use super::{BackupError, BackupId, Corruption, Limits, Manifest};
+
+/// Where the members of a checked archive go.
+pub trait Sink {
+    /// Called once the manifest is read and checked, before any data.
+    fn begin(&mut self, manifest: &Manifest) -> Result<(), BackupError>;
+    fn dir(&mut self, path: &str, mode: u32) -> Result<(), BackupError>;
+    /// Must read `data` to its end; the reader checks the size and hash after.
+    fn file(
+        &mut self,
+        path: &str,
+        mode: u32,
+        mtime: i64,
+        data: &mut dyn Read,
+    ) -> Result<(), BackupError>;
+}
+
+/// Reads and checks everything, keeps nothing.
+pub struct Discard;
+
+impl Sink for Discard {
+    fn begin(&mut self, _: &Manifest) -> Result<(), BackupError> {
+        Ok(())
+    }
+    fn dir(&mut self, _: &str, _: u32) -> Result<(), BackupError> {
+        Ok(())
+    }
+    fn file(&mut self, _: &str, _: u32, _: i64, data: &mut dyn Read) -> Result<(), BackupError> {
+        copy_member(data, &mut std::io::sink(), Path::new("/dev/null"), None)
+    }
+}
+
+/// Copies a member's body to `out`: a failure to read is the archive's fault, a failure to
+/// write is `out_path`'s.
+pub fn copy_member(
+    data: &mut dyn Read,
+    out: &mut dyn std::io::Write,
+    out_path: &Path,
+    progress: Option<&super::Progress>,
+) -> Result<(), BackupError> {
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = match data.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(BackupError::Corrupt {
+                    id: String::new(),
+                    reason: stream_error(&e),
+                });
+            }
+        };
+        out.write_all(&buf[..n])
+            .map_err(BackupError::io(out_path))?;
+        if let Some(p) = progress {
+            p.add(n as u64);
+        }
+    }
+}
+
+/// The expected sha256 from `ID.tar.gz.sha256`.
+pub fn sidecar(path: &Path, id: &BackupId) -> Result<String, Corruption> {
+    let name = id.to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|_| Corruption::NoSidecar { name: name.clone() })?;
+    let archive = format!("{name}{}", super::ARCHIVE_SUFFIX);
+    text.lines()
+        .filter_map(|l| l.split_once("  ").or_else(|| l.split_once(" *")))
+        .find(|(_, file)| file.trim() == archive)
+        .map(|(hash, _)| hash.trim().to_ascii_lowercase())
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or(Corruption::BadSidecar { name })
+}
+
+/// The manifest alone, for the list: only the first member is decompressed.
+pub fn manifest_of(path: &Path) -> Result<Manifest, Corruption> {
+    let f = File::open(path).map_err(|e| Corruption::Tar(e.to_string()))?;
+    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(f)));
+    let mut entries = archive.entries().map_err(|e| tar_error(&e))?;
+    let first = entries
+        .next()
+        .ok_or_else(|| Corruption::Tar("the archive is empty".into()))?
+        .map_err(|e| tar_error(&e))?;
+    read_manifest(first)
+}
+
+fn read_manifest<R: Read>(mut entry: tar::Entry<'_, R>) -> Result<Manifest, Corruption> {
+    let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+    if name != MANIFEST_NAME || entry.header().entry_type() != tar::EntryType::Regular {
+        return Err(Corruption::NoManifest { found: name });
+    }
+    let size = entry.header().size().map_err(|e| tar_error(&e))?;
+    if size > MAX_MANIFEST_BYTES {
+        return Err(Corruption::BadManifest(format!(
+            "it is {size} bytes, more than {MAX_MANIFEST_BYTES}"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    entry
+        .read_to_end(&mut bytes)
+        .map_err(|e| stream_error(&e))?;
+    Manifest::parse(&bytes)
+}
+
+/// Reads the whole archive at `path` through `sink`, checking every rule; with
+/// `expected_sha256`, the whole file must hash to it. Returns the manifest and the file's
+/// sha256.
+pub fn read(
+    path: &Path,
+    id: &BackupId,
+    expected_sha256: Option<&str>,
+    limits: &Limits,
+    sink: &mut dyn Sink,
+) -> Result<(Manifest, String), BackupError> {
+    let corrupt = |reason| BackupError::Corrupt {
+        id: id.to_string(),
+        reason,
+    };
+    let f = File::open(path).map_err(BackupError::io(path))?;
+    let mut raw = Hashing::new(BufReader::with_capacity(1 << 20, f));
+    let manifest = match read_members(&mut raw, limits, sink) {
+        Ok(m) => m,
+        Err(Failure::Other(e)) => return Err(e),
+        Err(Failure::Bad(reason)) => {
+            // A file that does not match its checksum was damaged or changed as a whole;
+            // that is the cause to report, not the first symptom the reader tripped on.
+            if let Some(expected) = expected_sha256 {
+                if std::io::copy(&mut raw, &mut std::io::sink()).is_ok() && raw.hex() != expected {
+                    return Err(corrupt(Corruption::Checksum {
+                        expected: expected.to_owned(),
+                        found: raw.hex(),
+                    }));
+                }
+            }
+            return Err(corrupt(reason));
+        }
+    };
+    // The rest of the file (tar padding after the end blocks, the gzip trailer) counts
+    // toward the checksum too.
+    std::io::copy(&mut raw, &mut std::io::sink()).map_err(BackupError::io(path))?;
+    let found = raw.hex();
+    if let Some(expected) = expected_sha256 {
+        if found != expected {
+            return Err(corrupt(Corruption::Checksum {
+                expected: expected.to_owned(),
+                found,
+            }));
+        }
+    }
+    Ok((manifest, found))
+}
+
+enum Failure {
+    Bad(Corruption),
+    Other(BackupError),
+}
+
+impl From<Corruption> for Failure {
+    fn from(c: Corruption) -> Self {
+        Failure::Bad(c)
+    }
+}
+
+impl From<BackupError> for Failure {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Corrupt { reason, .. } => Failure::Bad(reason),
+            e => Failure::Other(e),
+        }
+    }
+}
+
+fn read_members<R: Read>(
+    raw: &mut R,
+    limits: &Limits,
+    sink: &mut dyn Sink,
+) -> Result<Manifest, Failure> {
+    let mut gz = GzDecoder::new(raw);
+    let manifest = {
+        let mut archive = tar::Archive::new(&mut gz);
+        let mut entries = archive.entries().map_err(|e| tar_error(&e))?;
+        let first = entries
+            .next()
+            .ok_or_else(|| Corruption::Tar("the archive is empty".into()))?
+            .map_err(|e| tar_error(&e))?;
+        let manifest = read_manifest(first)?;
+        if manifest.total_bytes > limits.max_total_bytes {
+            return Err(Corruption::TooLarge {
+                total: manifest.total_bytes,
+                limit: limits.max_total_bytes,
+            }
+            .into());
+        }
+        sink.begin(&manifest)?;
+        let files: BTreeMap<&str, &manifest::FileEntry> = manifest
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f))
+            .collect();
+        let dirs: BTreeSet<&str> = manifest.dirs.iter().map(|d| d.path.as_str()).collect();
+        let mut seen = BTreeSet::new();
+        let mut readme_allowed = true;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| tar_error(&e))?;
+            let name = String::from_utf8(entry.path_bytes().into_owned()).map_err(|e| {
+                Corruption::UnsafePath {
+                    path: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                    why: "it is not UTF-8",
+                }
+            })?;
+            if readme_allowed && name == README_NAME {
+                readme_allowed = false;
+                if entry.header().size().map_err(|e| tar_error(&e))? > 1 << 20 {
+                    return Err(Corruption::Unexpected { member: name }.into());
+                }
+                std::io::copy(&mut entry, &mut std::io::sink()).map_err(|e| stream_error(&e))?;
+                continue;
+            }
+            readme_allowed = false;
+            let trimmed = name.trim_end_matches('/');
+            let Some(rel) = trimmed
+                .strip_prefix(DATA_DIR)
+                .and_then(|r| r.strip_prefix('/'))
+            else {
+                manifest::check_path(trimmed)?;
+                return Err(Corruption::Unexpected { member: name }.into());
+            };
+            manifest::check_path(rel)?;
+            let header = entry.header();
+            let what = match header.entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous => None,
+                tar::EntryType::Directory => None,
+                tar::EntryType::Symlink => Some("a symbolic link"),
+                tar::EntryType::Link => Some("a hard link"),
+                tar::EntryType::Char => Some("a character device"),
+                tar::EntryType::Block => Some("a block device"),
+                tar::EntryType::Fifo => Some("a FIFO"),
+                _ => Some("an entry of an unknown type"),
+            };
+            if let Some(what) = what {
+                return Err(Corruption::Entry {
+                    path: rel.to_owned(),
+                    what,
+                }
+                .into());
+            }
+            let mode = header.mode().map_err(|e| tar_error(&e))?;
+            if mode & !0o777 != 0 {
+                return Err(Corruption::Mode {
+                    path: rel.to_owned(),
+                    mode,
+                }
+                .into());
+            }
+            if !seen.insert(rel.to_owned()) {
+                return Err(Corruption::Duplicate {
+                    path: rel.to_owned(),
+                }
+                .into());
+            }
+            if header.entry_type() == tar::EntryType::Directory {
+                if !dirs.contains(rel) {
+                    return Err(Corruption::Unlisted {
+                        path: rel.to_owned(),
+                    }
+                    .into());
+                }
+                sink.dir(rel, mode)?;
+                continue;
+            }
+            let Some(listed) = files.get(rel) else {
+                return Err(Corruption::Unlisted {
+                    path: rel.to_owned(),
+                }
+                .into());
+            };
+            let size = header.size().map_err(|e| tar_error(&e))?;
+            if size != listed.size {
+                return Err(Corruption::Size {
+                    path: rel.to_owned(),
+                    expected: listed.size,
+                    found: size,
+                }
+                .into());
+            }
+            let mut body = Hashing::new(&mut entry);
+            sink.file(rel, listed.mode, listed.mtime, &mut body)?;
+            if body.count != size {
+                return Err(Corruption::Size {
+                    path: rel.to_owned(),
+                    expected: size,
+                    found: body.count,
+                }
+                .into());
+            }
+            let found = body.hex();
+            if found != listed.sha256 {
+                return Err(Corruption::Hash {
+                    path: rel.to_owned(),
+                    expected: listed.sha256.clone(),
+                    found,
+                }
+                .into());
+            }
+        }
+        if let Some(missing) = manifest
+            .files
+            .iter()
+            .map(|f| &f.path)
+            .chain(manifest.dirs.iter().map(|d| &d.path))
+            .find(|p| !seen.contains(p.as_str()))
+        {
+            return Err(Corruption::Missing {
+                path: missing.clone(),
+            }
+            .into());
+        }
+        manifest
+    };
+    // The tar end blocks leave the gzip stream unfinished; reading it to its end checks
+    // the gzip trailer (CRC and length), and nothing but tar padding may be left.
+    let mut tail = [0u8; 64 << 10];
+    loop {
+        let n = gz.read(&mut tail).map_err(|e| stream_error(&e))?;
+        if n == 0 {
+            break;
+        }
+        if tail[..n].iter().any(|&b| b != 0) {
+            return Err(Corruption::Tar("data follows the end of the archive".into()).into());
+        }
+    }
+    Ok(manifest)
+}
+
+fn stream_error(e: &std::io::Error) -> Corruption {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => Corruption::Gzip("it ends too early".into()),
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
+            Corruption::Gzip(e.to_string())
+        }
+        _ => Corruption::Tar(e.to_string()),
+    }
+}
+
+fn tar_error(e: &std::io::Error) -> Corruption {
+    match stream_error(e) {
+        Corruption::Gzip(g) => Corruption::Gzip(g),
+        _ => Corruption::Tar(e.to_string()),
+    }
+}
+
+/// Counts and hashes what is read through it.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    pub count: u64,
+}
+
+impl<R> Hashing<R> {
+    pub fn new(inner: R) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+    pub fn hex(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}

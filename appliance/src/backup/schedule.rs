@@ -1,0 +1,134 @@
+//! Automatic backups: daily or weekly at the owner's hour, driven by the daemon's own
+//! scheduler with a clock passed in, so tests move time instead of waiting for it.
+
+use serde::{Deserialize, Serialize};
+
+use super::{BackupError, Kind, LastResult, Limits, Paths, Settings};
+
+const STATE_NAME: &str = ".schedule.json";
+const DAY: i64 = 86_400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Auto {
+    Off,
+    Daily,
+    /// Sundays.
+    Weekly,
+}
+
+/// The latest time at or before `now` a backup was due: `hour`:00 UTC of today (daily) or
+/// of the latest Sunday (weekly).
+pub fn latest_slot(auto: Auto, hour: u8, now: i64) -> Option<i64> {
+    let today = now.div_euclid(DAY) * DAY + i64::from(hour.min(23)) * 3600;
+    let daily = if today <= now { today } else { today - DAY };
+    match auto {
+        Auto::Off => None,
+        Auto::Daily => Some(daily),
+        Auto::Weekly => {
+            // 1970-01-01 was a Thursday: day 3 of the epoch was a Sunday.
+            let weekday = (daily.div_euclid(DAY) - 3).rem_euclid(7);
+            Some(daily - weekday * DAY)
+        }
+    }
+}
+
+/// Whether a scheduled backup is due at `now`, given when the schedule last ran (or began
+/// counting: a new device has nothing worth a backup at its first start).
+pub fn due(settings: &Settings, last_run: i64, now: i64) -> bool {
+    latest_slot(settings.auto, settings.hour, now).is_some_and(|slot| last_run < slot)
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ScheduleState {
+    last_run: Option<i64>,
+}
+
+/// One look at the clock: makes the scheduled backup when one is due, records the result,
+/// and applies retention. `None` when nothing was due.
+pub fn tick(
+    paths: &Paths,
+    settings: &Settings,
+    limits: &Limits,
+    now: i64,
+) -> Option<Result<super::create::Created, BackupError>> {
+    let file = paths.backup_dir.join(STATE_NAME);
+    let state: ScheduleState = crate::state::load(&file, 0)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let save = |at: i64| {
+        let _ = std::fs::create_dir_all(&paths.backup_dir);
+        let state = ScheduleState { last_run: Some(at) };
+        if let Err(e) = crate::state::save(&file, &state) {
+            log::warn!("the backup schedule state was not saved: {e}");
+        }
+    };
+    let Some(last_run) = state.last_run else {
+        // The first look starts the count; the first backup comes at the next slot.
+        save(now);
+        return None;
+    };
+    if !due(settings, last_run, now) {
+        return None;
+    }
+    // Recorded before the attempt: a backup that fails is retried at the next slot, not at
+    // every tick until then.
+    save(now);
+    let result = super::create::create(paths, Kind::Scheduled, now, &super::Progress::default());
+    super::record_result(paths, &LastResult::of(&result, Kind::Scheduled, now));
+    if result.is_ok() {
+        if let Err(e) = super::retain(paths, settings.keep, limits) {
+            log::warn!("backup retention: {e}");
+        }
+    }
+    Some(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOV_29_2026: i64 = 1_795_910_400; // a Sunday, 00:00 UTC
+
+    #[test]
+    fn daily_is_due_once_per_day_after_the_hour() {
+        let s = Settings {
+            auto: Auto::Daily,
+            keep: 10,
+            hour: 3,
+        };
+        let at3 = NOV_29_2026 + 3 * 3600;
+        assert!(!due(&s, at3 - 3600, at3 - 1), "before today's 03:00");
+        assert!(due(&s, at3 - 3600, at3));
+        assert!(!due(&s, at3, at3 + 20 * 3600));
+        assert!(due(&s, at3, at3 + DAY));
+    }
+
+    #[test]
+    fn weekly_is_due_on_sundays() {
+        let s = Settings {
+            auto: Auto::Weekly,
+            keep: 10,
+            hour: 0,
+        };
+        assert_eq!(
+            latest_slot(Auto::Weekly, 0, NOV_29_2026 + 5),
+            Some(NOV_29_2026)
+        );
+        assert_eq!(
+            latest_slot(Auto::Weekly, 0, NOV_29_2026 + 6 * DAY),
+            Some(NOV_29_2026)
+        );
+        assert!(!due(&s, NOV_29_2026, NOV_29_2026 + 6 * DAY));
+        assert!(due(&s, NOV_29_2026, NOV_29_2026 + 7 * DAY));
+        assert!(!due(
+            &Settings {
+                auto: Auto::Off,
+                ..s
+            },
+            0,
+            NOV_29_2026
+        ));
+    }
+}

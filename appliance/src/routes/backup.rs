@@ -1,0 +1,462 @@
+//! Backup & Restore: `/api/backup/…`. Backups are named by id only; every route is the
+//! owner's; one create, restore, verify or upload runs at a time and reports its progress.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ApiError, Body, Data};
+use crate::backup::{
+    self, BackupError, BackupId, Kind, LastResult, Listed, Progress, Settings, schedule,
+};
+use crate::server::{Owner, Shared};
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/api/backup/list", get(list))
+        .route("/api/backup/status", get(status))
+        .route("/api/backup/create", post(create))
+        .route("/api/backup/verify", post(verify))
+        .route("/api/backup/restore", post(restore))
+        .route("/api/backup/settings", get(settings).put(set_settings))
+        .route("/api/backup/{id}", delete(remove))
+        .route("/api/backup/{id}/download", get(download))
+        .route(
+            "/api/backup/upload",
+            post(upload).layer(DefaultBodyLimit::disable()),
+        )
+}
+
+/// The one backup job that may run, with its progress.
+#[derive(Default)]
+pub struct Jobs(std::sync::Mutex<Option<Running>>);
+
+#[derive(Clone, Serialize)]
+pub struct Running {
+    what: &'static str,
+    #[serde(skip)]
+    progress: Arc<Progress>,
+}
+
+struct JobGuard<'a>(&'a Jobs);
+
+impl Drop for JobGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.0.lock().expect("the job lock is never poisoned") = None;
+    }
+}
+
+impl Jobs {
+    fn start(&self, what: &'static str) -> Result<(JobGuard<'_>, Arc<Progress>), ApiError> {
+        let mut slot = self.0.lock().expect("the job lock is never poisoned");
+        if let Some(r) = slot.as_ref() {
+            return Err(ApiError::conflict(format!(
+                "A backup {} is running; try again when it has finished.",
+                r.what
+            )));
+        }
+        let progress = Arc::new(Progress::default());
+        *slot = Some(Running {
+            what,
+            progress: progress.clone(),
+        });
+        Ok((JobGuard(self), progress))
+    }
+
+    fn current(&self) -> Option<Running> {
+        self.0
+            .lock()
+            .expect("the job lock is never poisoned")
+            .clone()
+    }
+}
+
+/// The HTTP answer for each backup error.
+pub fn api_error(e: BackupError) -> ApiError {
+    let message = format!("{e}.");
+    match e {
+        BackupError::BadId { .. } => ApiError::new(StatusCode::BAD_REQUEST, "bad_id", message),
+        BackupError::NotFound { .. } => ApiError::not_found(message),
+        BackupError::Corrupt { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "backup_invalid", message)
+        }
+        BackupError::Busy => ApiError::conflict(message),
+        BackupError::Changed { .. } => ApiError::new(StatusCode::CONFLICT, "changed", message),
+        BackupError::NoSpace { .. } => {
+            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "no_space", message)
+        }
+        e => {
+            log::error!("backup: {e}");
+            ApiError::internal(message)
+        }
+    }
+}
+
+/// Runs blocking backup work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("The backup task stopped: {e}")))?
+        .map_err(api_error)
+}
+
+#[derive(Serialize)]
+struct ListAnswer {
+    backups: Vec<Listed>,
+    last: Option<LastResult>,
+    settings: Settings,
+    running: Option<RunningAnswer>,
+    free_bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct RunningAnswer {
+    what: &'static str,
+    done_bytes: u64,
+    total_bytes: u64,
+}
+
+fn running(s: &Shared) -> Option<RunningAnswer> {
+    use std::sync::atomic::Ordering::Relaxed;
+    s.backup_jobs.current().map(|r| RunningAnswer {
+        what: r.what,
+        done_bytes: r.progress.done.load(Relaxed),
+        total_bytes: r.progress.total.load(Relaxed),
+    })
+}
+
+async fn list(State(s): State<Shared>, _owner: Owner) -> Result<Data<ListAnswer>, ApiError> {
+    let paths = s.config.backup_paths();
+    let (backups, last, settings, free_bytes) = blocking(move || {
+        let free = backup::space_available(&paths.backup_dir);
+        Ok((
+            backup::list(&paths)?,
+            backup::last_result(&paths),
+            backup::cli::settings(&paths),
+            free,
+        ))
+    })
+    .await?;
+    Ok(Data(ListAnswer {
+        backups,
+        last,
+        settings,
+        running: running(&s),
+        free_bytes,
+    }))
+}
+
+#[derive(Serialize)]
+struct StatusAnswer {
+    running: Option<RunningAnswer>,
+    last: Option<LastResult>,
+}
+
+async fn status(State(s): State<Shared>, _owner: Owner) -> Data<StatusAnswer> {
+    Data(StatusAnswer {
+        running: running(&s),
+        last: backup::last_result(&s.config.backup_paths()),
+    })
+}
+
+#[derive(Serialize)]
+struct CreatedAnswer {
+    id: BackupId,
+    size: u64,
+    sha256: String,
+    files: u64,
+    total_bytes: u64,
+    deleted: Vec<BackupId>,
+}
+
+async fn create(State(s): State<Shared>, _owner: Owner) -> Result<Data<CreatedAnswer>, ApiError> {
+    let (_job, progress) = s.backup_jobs.start("create")?;
+    let paths = s.config.backup_paths();
+    let limits = s.config.backup.limits();
+    let answer = blocking(move || {
+        let now = crate::time::unix_now();
+        let result = backup::create::create(&paths, Kind::Manual, now, &progress);
+        backup::record_result(&paths, &LastResult::of(&result, Kind::Manual, now));
+        let c = result?;
+        let keep = backup::cli::settings(&paths).keep;
+        let deleted = backup::retain(&paths, keep, &limits).unwrap_or_else(|e| {
+            log::warn!("backup retention: {e}");
+            Vec::new()
+        });
+        Ok(CreatedAnswer {
+            files: c.manifest.file_count(),
+            total_bytes: c.manifest.total_bytes,
+            id: c.id,
+            size: c.size,
+            sha256: c.sha256,
+            deleted,
+        })
+    })
+    .await?;
+    Ok(Data(answer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ById {
+    id: String,
+}
+
+#[derive(Serialize)]
+struct Verified {
+    id: BackupId,
+    verified: bool,
+    files: u64,
+    total_bytes: u64,
+}
+
+async fn verify(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Body(req): Body<ById>,
+) -> Result<Data<Verified>, ApiError> {
+    let id = BackupId::parse(&req.id).map_err(api_error)?;
+    let (_job, _) = s.backup_jobs.start("verify")?;
+    let paths = s.config.backup_paths();
+    let limits = s.config.backup.limits();
+    let m = blocking({
+        let id = id.clone();
+        move || backup::verify(&paths, &id, &limits)
+    })
+    .await?;
+    Ok(Data(Verified {
+        id,
+        verified: true,
+        files: m.file_count(),
+        total_bytes: m.total_bytes,
+    }))
+}
+
+async fn restore(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Body(req): Body<ById>,
+) -> Result<Data<backup::restore::Restored>, ApiError> {
+    let id = BackupId::parse(&req.id).map_err(api_error)?;
+    let (_job, progress) = s.backup_jobs.start("restore")?;
+    let state = s.clone();
+    let restored = blocking(move || {
+        let paths = state.config.backup_paths();
+        let limits = state.config.backup.limits();
+        // The daemon's own writers of the state folder wait until the swap is done.
+        let _accounts = state.auth.blocking_lock();
+        let mut licence = state.licence.blocking_lock();
+        let now = crate::time::unix_now();
+        let r = backup::restore::restore(
+            &paths,
+            &id,
+            &limits,
+            &state.config.backup.stop_units,
+            now,
+            &progress,
+        )?;
+        match crate::licence::Licence::load_or_create(
+            &state.config.state_dir,
+            state.config.tier,
+            now.max(0) as u64,
+        ) {
+            Ok((l, _)) => *licence = l,
+            Err(e) => log::error!("the restored licence could not be read: {e}"),
+        }
+        let keep = backup::cli::settings(&paths).keep;
+        if let Err(e) = backup::retain(&paths, keep, &limits) {
+            log::warn!("backup retention: {e}");
+        }
+        Ok(r)
+    })
+    .await?;
+    Ok(Data(restored))
+}
+
+async fn remove(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Path(id): Path<String>,
+) -> Result<Data<serde_json::Value>, ApiError> {
+    let id = BackupId::parse(&id).map_err(api_error)?;
+    let paths = s.config.backup_paths();
+    blocking({
+        let id = id.clone();
+        move || backup::delete(&paths, &id)
+    })
+    .await?;
+    Ok(Data(serde_json::json!({ "deleted": id })))
+}
+
+async fn settings(State(s): State<Shared>, _owner: Owner) -> Data<Settings> {
+    Data(backup::cli::settings(&s.config.backup_paths()))
+}
+
+async fn set_settings(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Body(new): Body<Settings>,
+) -> Result<Data<Settings>, ApiError> {
+    if !(1..=100).contains(&new.keep) {
+        return Err(ApiError::bad_request(format!(
+            "Keep {} backups? Choose 1 to 100.",
+            new.keep
+        )));
+    }
+    if new.hour > 23 {
+        return Err(ApiError::bad_request(format!(
+            "Hour {} does not exist: choose 0 to 23.",
+            new.hour
+        )));
+    }
+    crate::state::save(&s.config.state_dir.join(Settings::FILE), &new)
+        .map_err(|e| ApiError::storage(&e))?;
+    Ok(Data(new))
+}
+
+/// Streams a backup to the owner's browser, so copies can be kept off the boat.
+async fn download(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = BackupId::parse(&id).map_err(api_error)?;
+    let path = backup::existing(&s.config.backup_paths(), &id).map_err(api_error)?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| api_error(BackupError::io(&path)(e)))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| api_error(BackupError::io(&path)(e)))?
+        .len();
+    let stream = futures_util::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 256 << 10];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    let mut r = axum::body::Body::from_stream(stream).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/gzip"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{id}.tar.gz\""))
+            .expect("an id is a valid header value"),
+    );
+    Ok(r)
+}
+
+#[derive(Serialize)]
+struct Uploaded {
+    id: BackupId,
+    size: u64,
+    files: u64,
+    total_bytes: u64,
+}
+
+/// Takes a backup file from the owner: streamed to a temporary file within the size limit,
+/// checked whole like a restore would check it, and only then listed.
+async fn upload(
+    State(s): State<Shared>,
+    _owner: Owner,
+    body: axum::body::Body,
+) -> Result<Data<Uploaded>, ApiError> {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    let (_job, _) = s.backup_jobs.start("upload")?;
+    let paths = s.config.backup_paths();
+    let limit = s.config.backup.max_upload_bytes;
+    tokio::fs::create_dir_all(&paths.backup_dir)
+        .await
+        .map_err(|e| api_error(BackupError::io(&paths.backup_dir)(e)))?;
+    let tmp = backup::upload_path(&paths);
+    let mut file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|e| api_error(BackupError::io(&tmp)(e)))?;
+    let cleanup = |e: ApiError| {
+        let _ = std::fs::remove_file(&tmp);
+        e
+    };
+    let mut body = body;
+    let mut size = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            cleanup(ApiError::bad_request(format!(
+                "The upload broke off: {e}. Nothing was kept."
+            )))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        size += data.len() as u64;
+        if size > limit {
+            return Err(cleanup(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("A backup may be at most {limit} bytes. Nothing was kept."),
+            )));
+        }
+        file.write_all(&data)
+            .await
+            .map_err(|e| cleanup(api_error(BackupError::io(&tmp)(e))))?;
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| cleanup(api_error(BackupError::io(&tmp)(e))))?;
+    drop(file);
+    let limits = s.config.backup.limits();
+    let tmp2 = tmp.clone();
+    let (id, m) = blocking(move || backup::accept_upload(&paths, &tmp2, &limits))
+        .await
+        .map_err(cleanup)?;
+    Ok(Data(Uploaded {
+        id,
+        size,
+        files: m.file_count(),
+        total_bytes: m.total_bytes,
+    }))
+}
+
+/// The daemon's scheduler: looks at the clock every minute.
+pub async fn scheduler(state: Shared) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let Ok((_job, _)) = state.backup_jobs.start("create") else {
+            continue;
+        };
+        let paths = state.config.backup_paths();
+        let limits = state.config.backup.limits();
+        let done = tokio::task::spawn_blocking(move || {
+            let settings = backup::cli::settings(&paths);
+            schedule::tick(&paths, &settings, &limits, crate::time::unix_now())
+                .map(|r| r.map(|c| c.id))
+        })
+        .await;
+        match done {
+            Ok(Some(Ok(id))) => log::info!("scheduled backup {id} made"),
+            Ok(Some(Err(e))) => log::error!("scheduled backup failed: {e}"),
+            Ok(None) => {}
+            Err(e) => log::error!("the backup scheduler stopped: {e}"),
+        }
+    }
+}
