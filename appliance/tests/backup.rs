@@ -630,3 +630,300 @@ fn a_full_disk_refuses_a_backup_and_leaves_nothing() {
     );
     assert!(left.is_empty() && tmp.is_empty(), "{left:?} {tmp:?}");
 }
+
+/// A request as the device's own page sends it.
+fn call(
+    d: &common::Daemon,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    content_type: &str,
+    body: &[u8],
+) -> common::Reply {
+    let origin = format!("http://{}", d.addr);
+    common::request(
+        d.addr,
+        method,
+        path,
+        &[
+            ("Content-Type", content_type),
+            ("Origin", &origin),
+            ("Cookie", cookie),
+        ],
+        body,
+    )
+}
+
+fn json_call(
+    d: &common::Daemon,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: serde_json::Value,
+) -> common::Reply {
+    call(
+        d,
+        method,
+        path,
+        cookie,
+        "application/json",
+        body.to_string().as_bytes(),
+    )
+}
+
+fn answer(r: &common::Reply, status: u16) -> serde_json::Value {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    if status == 200 {
+        v["data"].clone()
+    } else {
+        v["error"].clone()
+    }
+}
+
+#[test]
+fn the_http_api_works_by_id_only() {
+    let dev = Device::new("[backup]\nmax_upload_bytes = 20000000\n");
+    fill(&dev.state(), 5);
+    let d = dev.start();
+    let r = json_call(&d, "POST", "/api/backup/create", "", serde_json::json!({}));
+    assert_eq!(answer(&r, 401)["code"], "unauthorized");
+    let r = json_call(
+        &d,
+        "POST",
+        "/api/setup/owner",
+        "",
+        serde_json::json!({"setup_code": dev.setup_code(), "username": "skipper", "password": "harbour lights"}),
+    );
+    answer(&r, 200);
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let c = cookie.as_str();
+
+    let created = answer(
+        &call(&d, "POST", "/api/backup/create", c, "application/json", b""),
+        200,
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    let listing = Command::new("tar")
+        .arg("tzf")
+        .arg(dev.backups().join(format!("{id}.tar.gz")))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert_eq!(created["files"], 11, "{listing}");
+    let list = answer(&call(&d, "GET", "/api/backup/list", c, "", b""), 200);
+    assert_eq!(list["backups"][0]["id"], id.as_str());
+    assert_eq!(list["backups"][0]["verified"], true);
+    assert_eq!(list["last"]["ok"], true);
+    assert!(list["free_bytes"].as_u64().unwrap() > 0);
+
+    // Download gives the file itself; upload takes it back after a delete.
+    let down = call(&d, "GET", &format!("/api/backup/{id}/download"), c, "", b"");
+    assert_eq!(down.status, 200);
+    assert_eq!(
+        down.body,
+        std::fs::read(dev.backups().join(format!("{id}.tar.gz"))).unwrap()
+    );
+    assert!(
+        down.header("content-disposition")
+            .unwrap()
+            .contains(&format!("{id}.tar.gz"))
+    );
+    answer(
+        &call(&d, "DELETE", &format!("/api/backup/{id}"), c, "", b""),
+        200,
+    );
+    assert!(
+        answer(&call(&d, "GET", "/api/backup/list", c, "", b""), 200)["backups"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let up = answer(
+        &call(
+            &d,
+            "POST",
+            "/api/backup/upload",
+            c,
+            "application/gzip",
+            &down.body,
+        ),
+        200,
+    );
+    assert_eq!(up["id"], id.as_str());
+    assert_eq!(
+        answer(
+            &call(
+                &d,
+                "POST",
+                "/api/backup/upload",
+                c,
+                "application/gzip",
+                &down.body
+            ),
+            409
+        )["code"],
+        "conflict"
+    );
+    let m = manifest("d3kos_backup_20261129_000001", &[("a", b"a")], &[]);
+    let hostile = archive(&m, &[Member::Symlink("data/a", "/etc/shadow")]);
+    let e = answer(
+        &call(
+            &d,
+            "POST",
+            "/api/backup/upload",
+            c,
+            "application/gzip",
+            &hostile,
+        ),
+        422,
+    );
+    assert_eq!(e["code"], "backup_invalid");
+    assert!(
+        e["message"].as_str().unwrap().contains("symbolic link"),
+        "{e}"
+    );
+    let huge = vec![0u8; 20_000_001];
+    assert_eq!(
+        answer(
+            &call(
+                &d,
+                "POST",
+                "/api/backup/upload",
+                c,
+                "application/gzip",
+                &huge
+            ),
+            413
+        )["code"],
+        "too_large"
+    );
+    let names = archives(&dev.backups());
+    assert_eq!(
+        names.len(),
+        2,
+        "only the good upload and its checksum: {names:?}"
+    );
+
+    // Ids, never paths.
+    for bad in ["../../etc/passwd", "/etc/passwd", "x"] {
+        let e = answer(
+            &json_call(
+                &d,
+                "POST",
+                "/api/backup/restore",
+                c,
+                serde_json::json!({"id": bad}),
+            ),
+            400,
+        );
+        assert_eq!(e["code"], "bad_id");
+        let e = answer(
+            &json_call(
+                &d,
+                "POST",
+                "/api/backup/verify",
+                c,
+                serde_json::json!({"id": bad}),
+            ),
+            400,
+        );
+        assert_eq!(e["code"], "bad_id");
+    }
+    let e = answer(
+        &call(
+            &d,
+            "GET",
+            "/api/backup/..%2F..%2Fetc%2Fpasswd/download",
+            c,
+            "",
+            b"",
+        ),
+        400,
+    );
+    assert_eq!(e["code"], "bad_id");
+    let e = answer(
+        &json_call(
+            &d,
+            "POST",
+            "/api/backup/restore",
+            c,
+            serde_json::json!({"id": "d3kos_backup_20200101_000000"}),
+        ),
+        404,
+    );
+    assert_eq!(e["code"], "not_found");
+    answer(
+        &json_call(
+            &d,
+            "POST",
+            "/api/backup/verify",
+            c,
+            serde_json::json!({"id": id}),
+        ),
+        200,
+    );
+
+    // Restore through the daemon: the tier comes back, the installation id stays.
+    let before = answer(&call(&d, "GET", "/api/license", c, "", b""), 200);
+    answer(
+        &json_call(&d, "PUT", "/api/license", c, serde_json::json!({"tier": 3})),
+        200,
+    );
+    let r = answer(
+        &json_call(
+            &d,
+            "POST",
+            "/api/backup/restore",
+            c,
+            serde_json::json!({"id": id}),
+        ),
+        200,
+    );
+    assert!(r["pre_restore"].is_string(), "{r}");
+    let after = answer(&call(&d, "GET", "/api/license", c, "", b""), 200);
+    assert_eq!(after["tier"], 2);
+    assert_eq!(after["installation_id"], before["installation_id"]);
+    // The owner is still signed in: accounts are the device's.
+    answer(&call(&d, "GET", "/api/backup/status", c, "", b""), 200);
+
+    let e = answer(
+        &json_call(
+            &d,
+            "PUT",
+            "/api/backup/settings",
+            c,
+            serde_json::json!({"auto": "hourly", "keep": 3, "hour": 1}),
+        ),
+        400,
+    );
+    assert_eq!(e["code"], "bad_json");
+    let e = answer(
+        &json_call(
+            &d,
+            "PUT",
+            "/api/backup/settings",
+            c,
+            serde_json::json!({"auto": "daily", "keep": 0, "hour": 1}),
+        ),
+        400,
+    );
+    assert!(e["message"].as_str().unwrap().contains("1 to 100"), "{e}");
+    let s = answer(
+        &json_call(
+            &d,
+            "PUT",
+            "/api/backup/settings",
+            c,
+            serde_json::json!({"auto": "weekly", "keep": 3, "hour": 1}),
+        ),
+        200,
+    );
+    assert_eq!(s["auto"], "weekly");
+}

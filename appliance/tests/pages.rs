@@ -51,3 +51,63 @@ fn pages_pass_axe_in_chromium_with_screenshots() {
         "{stdout}"
     );
 }
+
+#[test]
+fn backup_and_restore_work_from_the_settings_page() {
+    use common::archive::{Member, archive, manifest};
+    let dev = Device::new("");
+    let d = dev.start();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let hostile = dev.dir.path().join("d3kos_backup_20261129_000001.tar.gz");
+    let m = manifest(
+        "d3kos_backup_20261129_000001",
+        &[("../../etc/passwd", b"x")],
+        &[],
+    );
+    std::fs::write(
+        &hostile,
+        archive(&m, &[Member::File("data/../../etc/passwd", b"x")]),
+    )
+    .unwrap();
+    let shots = repo.join("target/page-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(repo.join("tests/pages/backup.mjs"))
+        .arg(format!("http://{}", d.addr))
+        .arg(dev.setup_code())
+        .arg(&hostile)
+        .arg(&shots)
+        .output()
+        .expect("node runs (ci/setup-host installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.trim() == "14 passed, 0 failed"),
+        "{stdout}"
+    );
+    // What the clicks did, on disk.
+    let settings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dev.state().join("backup-settings.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        settings,
+        serde_json::json!({"auto": "weekly", "keep": 5, "hour": 4})
+    );
+    let names: Vec<String> = std::fs::read_dir(dev.backups())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tar.gz"))
+        .collect();
+    assert_eq!(
+        names.len(),
+        4,
+        "two made, two kept before restores: {names:?}"
+    );
+    assert!(!names.iter().any(|n| n.contains("000001")), "{names:?}");
+    assert!(!dev.dir.path().join("etc/passwd").exists());
+}

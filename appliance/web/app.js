@@ -65,7 +65,9 @@
    * Calls the device's API and returns its envelope: `{success: true, data}` or
    * `{success: false, error: {code, message}}`. Never throws: a network failure or an
    * answer that is not an envelope becomes an error envelope with a message for a person.
-   * `options.body`, when given, is sent as JSON.
+   * `options.body`, when given, is sent as JSON; `options.raw` (a Blob or File) is sent as
+   * it is. `options.timeout` overrides the wait in ms (0: wait as long as it takes, for
+   * work such as a backup that takes minutes on a large boat log).
    */
   async function api(path, options = {}) {
     const init = {
@@ -77,12 +79,16 @@
     if (options.body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(options.body);
+    } else if (options.raw !== undefined) {
+      init.headers['Content-Type'] = 'application/octet-stream';
+      init.body = options.raw;
     }
-    const controller = typeof AbortController === 'function' ? new AbortController() : null;
+    const wait = options.timeout === undefined ? TIMEOUT_MS : options.timeout;
+    const controller = typeof AbortController === 'function' && wait > 0 ? new AbortController() : null;
     let timer = null;
     if (controller) {
       init.signal = controller.signal;
-      timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
+      timer = setTimeout(() => controller.abort(), wait);
     }
     let res;
     try {
@@ -559,6 +565,7 @@
         }
         formError('');
         await loadSession();
+        loadBackups();
         setMessage('owner-note', 'Signed out.');
         const u = $('signin-username');
         if (u && !$('signin-form').hidden) u.focus();
@@ -574,15 +581,248 @@
     setMessage('owner-note', `${note ? note + ' ' : ''}Signed in as ${text(who)}.`);
     const b = $('signout-button');
     if (b && !$('signed-in').hidden) b.focus();
-    // What needs an account (live data, for example) may answer now.
+    // What needs an account (live data, backups) may answer now.
     loadHealth();
+    loadBackups();
+  }
+
+  // ---- backup & restore
+
+  const KIND_NAMES = { manual: 'Made by hand', scheduled: 'Automatic', 'pre-restore': 'Before a restore' };
+  const AUTO_NAMES = { off: 'Off', daily: 'Every day', weekly: 'Every Sunday' };
+  let backupBusy = false;
+
+  function backupMessage(error, note) {
+    setMessage('backup-error', error || '');
+    setMessage('backup-note', note || '');
+  }
+
+  function lastText(last) {
+    if (!last || typeof last !== 'object') return 'None yet';
+    const when = formatDate(last.time);
+    if (last.ok === true) return `${when}: ${text(last.id)} (${formatBytes(last.size)})`;
+    return `${when}: failed: ${text(last.error)}`;
+  }
+
+  function checkedText(b) {
+    if (b.verified === true) return { text: 'Yes' };
+    if (b.verified === false) return { text: `No: ${text(b.problem)}`, className: 'bad' };
+    return { text: 'Not yet' };
+  }
+
+  function actionButton(label, name, handler) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'secondary';
+    b.textContent = label;
+    b.setAttribute('aria-label', `${label} ${name}`);
+    b.addEventListener('click', handler);
+    return b;
+  }
+
+  function backupRow(b) {
+    const tr = document.createElement('tr');
+    const name = formatDate(b.created);
+    tr.append(cell('th', name));
+    tr.append(cell('td', KIND_NAMES[b.kind] || text(b.kind)));
+    tr.append(cell('td', formatBytes(b.size)));
+    tr.append(cell('td', isNum(b.files) ? String(b.files) : NA));
+    const c = checkedText(b);
+    tr.append(cell('td', c.text, c.className));
+    const td = document.createElement('td');
+    const box = document.createElement('div');
+    box.className = 'actions';
+    const download = document.createElement('a');
+    download.className = 'button secondary';
+    download.href = `/api/backup/${encodeURIComponent(b.id)}/download`;
+    download.textContent = 'Download';
+    download.setAttribute('aria-label', `Download the backup of ${name}`);
+    box.append(
+      actionButton('Check', `the backup of ${name}`, () => verifyBackup(b)),
+      download,
+      actionButton('Restore', `the backup of ${name}`, () => confirmRestore(b)),
+      actionButton('Delete', `the backup of ${name}`, () => deleteBackup(b)),
+    );
+    td.append(box);
+    tr.append(td);
+    return tr;
+  }
+
+  async function loadBackups() {
+    const signedIn = !$('signed-in').hidden;
+    $('backup-box').hidden = !signedIn;
+    $('backup-signed-out').hidden = signedIn;
+    if (!signedIn) return;
+    const r = await api('/api/backup/list');
+    if (!r.success) {
+      backupMessage(r.error.message);
+      return;
+    }
+    const d = r.data;
+    setText('bk-last', lastText(d.last));
+    const st = d.settings && typeof d.settings === 'object' ? d.settings : {};
+    setText('bk-auto', st.auto === 'off' ? 'Off' : `${AUTO_NAMES[st.auto] || text(st.auto)} at ${text(st.hour)}:00 UTC, keeping ${text(st.keep)}`);
+    setText('bk-free', formatBytes(d.free_bytes));
+    if (!$('bk-settings-form').contains(document.activeElement)) {
+      if (st.auto) $('bk-auto-select').value = st.auto;
+      if (isNum(st.hour)) $('bk-hour').value = String(st.hour);
+      if (isNum(st.keep)) $('bk-keep').value = String(st.keep);
+    }
+    const list = Array.isArray(d.backups) ? d.backups : [];
+    const body = $('bk-list');
+    if (!list.length) {
+      const tr = document.createElement('tr');
+      const td = cell('td', 'No backups yet.');
+      td.colSpan = 6;
+      tr.append(td);
+      body.replaceChildren(tr);
+    } else {
+      body.replaceChildren(...list.map(backupRow));
+    }
+  }
+
+  /** Runs a long backup job, showing its progress from /api/backup/status meanwhile. */
+  async function backupJob(label, call) {
+    if (backupBusy) return null;
+    backupBusy = true;
+    const box = $('bk-progress-box');
+    const bar = $('bk-progress');
+    const create = $('bk-create');
+    create.disabled = true;
+    setText('bk-progress-label', label);
+    bar.value = 0;
+    box.hidden = false;
+    backupMessage('', '');
+    const poll = setInterval(async () => {
+      const s = await api('/api/backup/status');
+      const run = s.success && s.data.running;
+      if (run && isNum(run.total_bytes) && run.total_bytes > 0) {
+        bar.value = Math.min(100, Math.round((100 * run.done_bytes) / run.total_bytes));
+      }
+    }, 500);
+    try {
+      return await call();
+    } finally {
+      clearInterval(poll);
+      box.hidden = true;
+      create.disabled = false;
+      backupBusy = false;
+    }
+  }
+
+  async function createBackup() {
+    const r = await backupJob('Making a backup…', () => api('/api/backup/create', { method: 'POST', timeout: 0 }));
+    if (!r) return;
+    if (!r.success) backupMessage(r.error.message);
+    else backupMessage('', `Backup ${r.data.id} made: ${r.data.files} files, ${formatBytes(r.data.size)}.`);
+    await loadBackups();
+  }
+
+  async function verifyBackup(b) {
+    const r = await backupJob('Checking the backup…', () => api('/api/backup/verify', { method: 'POST', body: { id: b.id }, timeout: 0 }));
+    if (!r) return;
+    if (!r.success) backupMessage(r.error.message);
+    else backupMessage('', `The backup of ${formatDate(b.created)} checks out: ${r.data.files === 1 ? 'its file matches' : `all ${r.data.files} files match`}.`);
+    await loadBackups();
+  }
+
+  async function deleteBackup(b) {
+    const r = await api(`/api/backup/${encodeURIComponent(b.id)}`, { method: 'DELETE' });
+    if (!r.success) backupMessage(r.error.message);
+    else backupMessage('', `The backup of ${formatDate(b.created)} was deleted.`);
+    await loadBackups();
+  }
+
+  let restoreTarget = null;
+  let restoreOpener = null;
+
+  function confirmRestore(b) {
+    restoreTarget = b;
+    restoreOpener = document.activeElement;
+    const items = b.items && typeof b.items === 'object' ? Object.keys(b.items).join(', ') : '';
+    setText(
+      'bk-confirm-text',
+      `This replaces all of the boat's data on this device (${items || 'every file'}) with the backup made ${formatDate(b.created)}: ${isNum(b.files) ? b.files : NA} files, ${formatBytes(b.total_bytes)}. ` +
+        'What is there now is first kept as a backup of its own, so this can be undone. The owner account and the installation id stay as they are.',
+    );
+    const dlg = $('bk-confirm');
+    if (typeof dlg.showModal === 'function') dlg.showModal();
+    else dlg.setAttribute('open', '');
+    $('bk-confirm-no').focus();
+  }
+
+  function closeConfirm() {
+    const dlg = $('bk-confirm');
+    if (typeof dlg.close === 'function') dlg.close();
+    else dlg.removeAttribute('open');
+    if (restoreOpener && restoreOpener.focus) restoreOpener.focus();
+  }
+
+  async function restoreBackup() {
+    const b = restoreTarget;
+    closeConfirm();
+    if (!b) return;
+    const r = await backupJob('Restoring…', () => api('/api/backup/restore', { method: 'POST', body: { id: b.id }, timeout: 0 }));
+    if (!r) return;
+    if (!r.success) backupMessage(r.error.message);
+    else {
+      const problems = Array.isArray(r.data.problems) && r.data.problems.length ? ` Note: ${r.data.problems.join(' ')}` : '';
+      backupMessage('', `Restored the backup of ${formatDate(b.created)}. The data it replaced is kept as backup ${text(r.data.pre_restore)}.${problems}`);
+    }
+    await loadBackups();
+    loadLicence();
+  }
+
+  function backupForms() {
+    $('bk-create').addEventListener('click', createBackup);
+    $('bk-confirm-yes').addEventListener('click', restoreBackup);
+    $('bk-confirm-no').addEventListener('click', closeConfirm);
+    $('bk-confirm').addEventListener('cancel', () => {
+      if (restoreOpener && restoreOpener.focus) setTimeout(() => restoreOpener.focus(), 0);
+    });
+    const settings = $('bk-settings-form');
+    settings.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const hour = Number($('bk-hour').value);
+      const keep = Number($('bk-keep').value);
+      if (!Number.isInteger(hour) || hour < 0 || hour > 23) {
+        $('bk-hour').setAttribute('aria-invalid', 'true');
+        return backupMessage('Choose an hour from 0 to 23.');
+      }
+      if (!Number.isInteger(keep) || keep < 1 || keep > 100) {
+        $('bk-keep').setAttribute('aria-invalid', 'true');
+        return backupMessage('Keep 1 to 100 backups.');
+      }
+      $('bk-hour').removeAttribute('aria-invalid');
+      $('bk-keep').removeAttribute('aria-invalid');
+      submitting(settings, 'Saving…', async () => {
+        const r = await api('/api/backup/settings', { method: 'PUT', body: { auto: $('bk-auto-select').value, hour, keep } });
+        if (!r.success) backupMessage(r.error.message);
+        else backupMessage('', 'Backup settings saved.');
+        await loadBackups();
+      });
+    });
+    const upload = $('bk-upload-form');
+    upload.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const file = $('bk-file').files && $('bk-file').files[0];
+      if (!file) return backupMessage('Choose a backup file first.');
+      submitting(upload, 'Uploading…', async () => {
+        const r = await api('/api/backup/upload', { method: 'POST', raw: file, timeout: 0 });
+        if (!r.success) backupMessage(r.error.message);
+        else backupMessage('', `Backup ${r.data.id} uploaded and checked: ${r.data.files} files.`);
+        $('bk-file').value = '';
+        await loadBackups();
+      });
+    });
   }
 
   function settingsPage() {
     ownerForms();
+    backupForms();
     loadVersion();
     loadLicence();
-    loadSession();
+    loadSession().then(loadBackups);
     every(HEALTH_EVERY_MS, loadHealth);
   }
 

@@ -11,13 +11,8 @@
 // fail must still pass.
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
-
-const require = createRequire(import.meta.url);
-const AXE_PATH = require.resolve('axe-core/axe.min.js');
+import { launch, violations } from './lib.mjs';
 
 const PAGES = [
   { path: '/', name: 'index' },
@@ -25,8 +20,6 @@ const PAGES = [
   { path: '/dashboard.html', name: 'dashboard' },
 ];
 const THEMES = ['day', 'night'];
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
-const MIN_TARGET = 48;
 
 function usage() {
   console.error('usage: node check.mjs BASE_URL OUT_DIR');
@@ -43,43 +36,6 @@ try {
 }
 const outDir = path.resolve(outArg);
 fs.mkdirSync(outDir, { recursive: true });
-
-/** Runs in the page: visible controls smaller than the minimum touch target. */
-function smallTargets(min) {
-  const found = [];
-  const sel = 'a[href], button, input:not([type="hidden"]), select, textarea, [role="button"], [tabindex]:not([tabindex="-1"])';
-  for (const el of document.querySelectorAll(sel)) {
-    const style = getComputedStyle(el);
-    if (style.visibility === 'hidden' || style.display === 'none') continue;
-    const r = el.getBoundingClientRect();
-    if (r.width === 0 && r.height === 0) continue; // not rendered, or the skip link off screen
-    if (r.bottom < 0 || r.right < 0) continue;
-    if (r.width < min - 0.5 || r.height < min - 0.5) {
-      const id = el.id ? `#${el.id}` : '';
-      found.push(`${el.tagName.toLowerCase()}${id} "${(el.textContent || el.value || '').trim().slice(0, 40)}" ${Math.round(r.width)}×${Math.round(r.height)}`);
-    }
-  }
-  return found;
-}
-
-/** Runs in the page: the words a raw null or NaN leaves behind in visible text. */
-function rawValues() {
-  const text = document.body.innerText || '';
-  const hits = text.match(/\b(null|undefined|NaN)\b/g);
-  return hits ? [...new Set(hits)] : [];
-}
-
-/**
- * Loads axe-core into the page. A page under `default-src 'self'` refuses the inline
- * <script> that addScriptTag makes, so there axe is evaluated through the DevTools
- * protocol, which the page's policy does not govern.
- */
-async function injectAxe(tab, underCsp) {
-  if (!underCsp) await tab.addScriptTag({ path: AXE_PATH });
-  if (!(await tab.evaluate(() => typeof window.axe === 'object'))) {
-    await tab.evaluate(fs.readFileSync(AXE_PATH, 'utf8'));
-  }
-}
 
 async function checkOne(browser, page, theme) {
   const context = await browser.newContext({
@@ -135,22 +91,7 @@ async function checkOne(browser, page, theme) {
     if (csp.length) {
       result.violations.push({ id: 'd3kos-csp', impact: 'serious', help: 'The Content-Security-Policy refused part of the page', nodes: csp.length, targets: csp.slice(0, 5) });
     }
-    await injectAxe(tab, underCsp);
-    const axe = await tab.evaluate(
-      (tags) => window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] }),
-      TAGS,
-    );
-    for (const v of axe.violations) {
-      result.violations.push({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length, targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) });
-    }
-    const small = await tab.evaluate(smallTargets, MIN_TARGET);
-    if (small.length) {
-      result.violations.push({ id: 'd3kos-target-size', impact: 'serious', help: `Touch targets must be at least ${MIN_TARGET}×${MIN_TARGET} CSS px`, nodes: small.length, targets: small.slice(0, 5) });
-    }
-    const raw = await tab.evaluate(rawValues);
-    if (raw.length) {
-      result.violations.push({ id: 'd3kos-raw-value', impact: 'serious', help: `Page shows raw values: ${raw.join(', ')}`, nodes: raw.length });
-    }
+    result.violations.push(...(await violations(tab, underCsp)));
     const shot = path.join(outDir, `${page.name}-${theme}.png`);
     await tab.screenshot({ path: shot, fullPage: true });
     result.screenshot = shot;
@@ -163,30 +104,12 @@ async function checkOne(browser, page, theme) {
   return result;
 }
 
-// chromium.launch gives Chromium a fresh temporary profile of its own, removed on close;
-// HOME points at a fresh directory too, so nothing is read from or left in the real home.
-// Each page and theme gets its own browser context: no storage carries over.
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'd3kos-pages-'));
 let browser;
+let close;
 try {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless=new',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    env: { ...process.env, HOME: userDataDir },
-  });
+  ({ browser, close } = await launch());
 } catch (e) {
   console.error(`could not start Chromium: ${e.message}`);
-  fs.rmSync(userDataDir, { recursive: true, force: true });
   process.exit(2);
 }
 
@@ -202,8 +125,7 @@ try {
     }
   }
 } finally {
-  await browser.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

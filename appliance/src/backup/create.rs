@@ -180,7 +180,11 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Item>) -> Result<(), BackupError>
             .to_str()
             .expect("UTF-8 checked")
             .to_owned();
-        if (dir == root && NEVER.contains(&name.as_str()))
+        // Also a copy set aside as unreadable (`accounts.json.corrupt-…`).
+        let never = NEVER
+            .iter()
+            .any(|n| name == *n || name.strip_prefix(n).is_some_and(|r| r.starts_with('.')));
+        if (dir == root && never)
             || name.starts_with(".tmp")
             || name == RESTORE_MARKER
             || name == PACKED_MARKER

@@ -86,7 +86,7 @@ pub fn api_error(e: BackupError) -> ApiError {
         BackupError::Corrupt { .. } => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "backup_invalid", message)
         }
-        BackupError::Busy => ApiError::conflict(message),
+        BackupError::Busy | BackupError::Exists { .. } => ApiError::conflict(message),
         BackupError::Changed { .. } => ApiError::new(StatusCode::CONFLICT, "changed", message),
         BackupError::NoSpace { .. } => {
             ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "no_space", message)
