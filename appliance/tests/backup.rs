@@ -927,3 +927,42 @@ fn the_http_api_works_by_id_only() {
     );
     assert_eq!(s["auto"], "weekly");
 }
+
+#[test]
+fn a_root_shell_leaves_the_daemon_files_it_can_write() {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // The device: state and backups belong to the daemon's user, not root.
+    let dev = Device::new("");
+    fill(&dev.state(), 3);
+    std::fs::create_dir_all(dev.backups()).unwrap();
+    let daemon = 65_534;
+    for dir in [dev.state(), dev.backups()] {
+        let o = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{daemon}:{daemon}"))
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let id = created_id(&ok(&dev, &["create"]));
+    ok(&dev, &["restore", &id]);
+    let mut wrong = Vec::new();
+    for dir in [dev.state(), dev.backups()] {
+        let mut stack = vec![dir];
+        while let Some(p) = stack.pop() {
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.uid() != daemon || m.gid() != daemon {
+                wrong.push(format!("{} {}:{}", p.display(), m.uid(), m.gid()));
+            }
+            if m.is_dir() {
+                stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "left to root: {wrong:#?}");
+}

@@ -26,6 +26,16 @@ pub enum Command {
 
 pub fn run(config: &Config, command: &Command) -> Result<(), BackupError> {
     let paths = config.backup_paths();
+    let done = run_in(config, &paths, command);
+    // From a root shell: what was written belongs to the daemon's user, as if it had.
+    if paths.backup_dir.exists() {
+        super::adopt(&paths.backup_dir, &paths.backup_dir)?;
+    }
+    done
+}
+
+fn run_in(config: &Config, paths: &Paths, command: &Command) -> Result<(), BackupError> {
+    let paths = paths.clone();
     let limits = config.backup.limits();
     let mut out = std::io::stdout().lock();
     let mut say = |line: String| {

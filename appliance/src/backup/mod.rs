@@ -408,6 +408,8 @@ impl Lock {
             .truncate(false)
             .write(true)
             .open(&path)
+            // flock needs no write access: a lock file left by another user still serves.
+            .or_else(|_| File::open(&path))
             .map_err(BackupError::io(&path))?;
         match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(Lock(f)),
@@ -705,6 +707,34 @@ fn write_sidecar(path: &Path, id: &BackupId, sha256: &str) -> Result<(), BackupE
     let mut f = File::create(path).map_err(BackupError::io(path))?;
     writeln!(f, "{sha256}  {id}{ARCHIVE_SUFFIX}").map_err(BackupError::io(path))?;
     f.sync_all().map_err(BackupError::io(path))
+}
+
+/// Hands what a root shell wrote under `path` to the user owning `like` (the daemon's
+/// user, on the device), so that `sudo d3kosd backup …` never leaves the daemon files it
+/// cannot write. Does nothing unless running as root.
+pub(crate) fn adopt(path: &Path, like: &Path) -> Result<(), BackupError> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let owner = std::fs::metadata(like).map_err(BackupError::io(like))?;
+    if owner.uid() == 0 && owner.gid() == 0 {
+        return Ok(());
+    }
+    let mut stack = vec![path.to_owned()];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&p).map_err(BackupError::io(&p))?;
+        if meta.uid() != owner.uid() || meta.gid() != owner.gid() {
+            std::os::unix::fs::lchown(&p, Some(owner.uid()), Some(owner.gid()))
+                .map_err(BackupError::io(&p))?;
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&p).map_err(BackupError::io(&p))? {
+                stack.push(entry.map_err(BackupError::io(&p))?.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), BackupError> {

@@ -169,6 +169,7 @@ fn stage(
             .map_err(BackupError::io(dir))?;
     }
     carry_over(&paths.state_dir, &staging)?;
+    super::adopt(&staging, &paths.state_dir)?;
     let f = File::open(&staging).map_err(BackupError::io(&staging))?;
     rustix::fs::syncfs(&f).map_err(|e| BackupError::Io {
         path: staging.clone(),
