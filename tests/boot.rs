@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use boot::{Accel, Guest, boot_files, console_value, http, make_disk};
+use boot::{Accel, Guest, boot_files, console_value, http, make_disk, make_usb_stick};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_d3kos-build");
@@ -150,6 +150,7 @@ fn boot_first(arch: &str, image: &Path, disk: &Path, work: &Path) -> Booted {
             "{arch}: booting from partition {} under {accel:?}",
             files.partition
         );
+        make_usb_stick(&work.join("usb-stick.img"));
         let mut guest = Guest::start(
             arch,
             disk,
@@ -157,6 +158,7 @@ fn boot_first(arch: &str, image: &Path, disk: &Path, work: &Path) -> Booted {
             accel.clone(),
             work,
             &format!("first-{i}"),
+            Some(&work.join("usb-stick.img")),
         );
         let limit = if accel == Accel::Tcg { 600 } else { 120 };
         match guest.wait_ready(Duration::from_secs(limit)) {
@@ -172,7 +174,7 @@ fn boot_first(arch: &str, image: &Path, disk: &Path, work: &Path) -> Booted {
 
 fn boot_again(arch: &str, disk: &Path, work: &Path, accel: Accel) -> Booted {
     let files = boot_files(disk, work);
-    let mut guest = Guest::start(arch, disk, &files, accel, work, "second");
+    let mut guest = Guest::start(arch, disk, &files, accel, work, "second", None);
     let ready = guest
         .wait_ready(Duration::from_secs(600))
         .unwrap_or_else(|e| panic!("{arch}: second boot: {e}"));
@@ -182,7 +184,7 @@ fn boot_again(arch: &str, disk: &Path, work: &Path, accel: Accel) -> Booted {
 /// Inside the booted image, under its systemd sandbox and on its real data partition: a
 /// backup is made and verified, the tier changed, and the restore puts it back while the
 /// installation id stays.
-fn backup_and_restore_inside(port: u16, jar: &Path) {
+fn backup_and_restore_inside(port: u16, jar: &Path) -> String {
     let call = |method: &str, path: &str, body: Option<&Value>| {
         let (status, text) =
             http(port, method, path, body, Some(jar)).expect("the appliance answers");
@@ -212,6 +214,54 @@ fn backup_and_restore_inside(port: u16, jar: &Path) {
         kinds.contains(&"pre-restore") && kinds.contains(&"manual"),
         "{list}"
     );
+
+    // The USB stick: udev mounts it at /media/usb-UUID during boot; a backup goes onto it.
+    let usb = "usb:4A1B-22F0";
+    let mut seen = Value::Null;
+    for _ in 0..30 {
+        seen = call("GET", "/api/backup/destinations", None);
+        if seen.to_string().contains(usb) {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert!(
+        seen.to_string().contains(usb),
+        "no USB drive offered: {seen}"
+    );
+    let on_stick = call(
+        "POST",
+        &format!("/api/backup/create?destination={usb}"),
+        None,
+    );
+    let stick_id = on_stick["id"].as_str().unwrap().to_owned();
+    call(
+        "POST",
+        "/api/backup/verify",
+        Some(&json!({"id": stick_id, "destination": usb})),
+    );
+    let listed = call("GET", &format!("/api/backup/list?destination={usb}"), None);
+    assert_eq!(listed["backups"][0]["id"], stick_id.as_str(), "{listed}");
+    stick_id
+}
+
+/// The backup written to the USB stick is there after power-off, whole: read back from the
+/// FAT image with mtools and checked with `sha256sum -c`.
+fn stick_holds(stick: &Path, id: &str, work: &Path) {
+    let out = work.join("from-stick");
+    std::fs::create_dir_all(&out).unwrap();
+    for name in [format!("{id}.tar.gz"), format!("{id}.tar.gz.sha256")] {
+        run(Command::new("mcopy")
+            .arg("-n")
+            .arg("-i")
+            .arg(stick)
+            .arg(format!("::/d3kos-backups/{name}"))
+            .arg(out.join(&name)));
+    }
+    run(Command::new("sha256sum")
+        .arg("-c")
+        .arg(format!("{id}.tar.gz.sha256"))
+        .current_dir(&out));
 }
 
 /// Polls /api/health until systemd has finished starting; returns its `system` object.
@@ -335,7 +385,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     .unwrap();
     assert_eq!(status, 200, "sign-in: {body}");
     assert_running(&first.guest, &jar);
-    backup_and_restore_inside(first.guest.port, &jar);
+    let stick_backup = backup_and_restore_inside(first.guest.port, &jar);
     let machine_id = console_value(&first.guest.console(), "machine-id ")
         .unwrap_or_else(|| panic!("no machine-id line:\n{}", first.guest.console_tail()));
     assert_eq!(machine_id.len(), 32, "{machine_id}");
@@ -343,6 +393,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
         first.guest.power_down(Duration::from_secs(180)),
         "the first boot did not power off cleanly"
     );
+    stick_holds(&work.join("usb-stick.img"), &stick_backup, work);
 
     // From outside: the first-boot partitions exist where the plan says, the data
     // partition reaches the end of the card, their file systems are clean.

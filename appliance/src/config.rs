@@ -48,6 +48,8 @@ pub struct BackupConfig {
     pub max_restore_bytes: u64,
     /// The largest backup an owner may upload, in bytes.
     pub max_upload_bytes: u64,
+    /// Where USB drives are mounted (as `usb-UUID`) for backups.
+    pub media_dir: PathBuf,
 }
 
 impl Default for BackupConfig {
@@ -56,6 +58,7 @@ impl Default for BackupConfig {
             stop_units: Vec::new(),
             max_restore_bytes: 32 << 30,
             max_upload_bytes: 8 << 30,
+            media_dir: PathBuf::from("/media"),
         }
     }
 }

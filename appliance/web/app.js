@@ -592,6 +592,32 @@
   const AUTO_NAMES = { off: 'Off', daily: 'Every day', weekly: 'Every Sunday' };
   let backupBusy = false;
 
+  /** The destination chosen in "Backups on": `data` or `usb:UUID`. */
+  function destination() {
+    const sel = $('bk-dest');
+    return sel && sel.value ? sel.value : 'data';
+  }
+
+  function at(path) {
+    const d = destination();
+    return d === 'data' ? path : `${path}${path.includes('?') ? '&' : '?'}destination=${encodeURIComponent(d)}`;
+  }
+
+  async function loadDestinations() {
+    const r = await api('/api/backup/destinations');
+    if (!r.success || !Array.isArray(r.data.destinations)) return;
+    const sel = $('bk-dest');
+    const chosen = sel.value;
+    const options = r.data.destinations.map((d) => {
+      const o = document.createElement('option');
+      o.value = text(d.id);
+      o.textContent = `${text(d.name)}: ${formatBytes(d.free_bytes)} free${d.read_only ? ' (read-only)' : ''}`;
+      return o;
+    });
+    sel.replaceChildren(...options);
+    sel.value = options.some((o) => o.value === chosen) ? chosen : 'data';
+  }
+
   function backupMessage(error, note) {
     setMessage('backup-error', error || '');
     setMessage('backup-note', note || '');
@@ -634,7 +660,7 @@
     box.className = 'actions';
     const download = document.createElement('a');
     download.className = 'button secondary';
-    download.href = `/api/backup/${encodeURIComponent(b.id)}/download`;
+    download.href = at(`/api/backup/${encodeURIComponent(b.id)}/download`);
     download.textContent = 'Download';
     download.setAttribute('aria-label', `Download the backup of ${name}`);
     box.append(
@@ -653,7 +679,8 @@
     $('backup-box').hidden = !signedIn;
     $('backup-signed-out').hidden = signedIn;
     if (!signedIn) return;
-    const r = await api('/api/backup/list');
+    await loadDestinations();
+    const r = await api(at('/api/backup/list'));
     if (!r.success) {
       backupMessage(r.error.message);
       return;
@@ -711,7 +738,7 @@
   }
 
   async function createBackup() {
-    const r = await backupJob('Making a backup…', () => api('/api/backup/create', { method: 'POST', timeout: 0 }));
+    const r = await backupJob('Making a backup…', () => api(at('/api/backup/create'), { method: 'POST', timeout: 0 }));
     if (!r) return;
     if (!r.success) backupMessage(r.error.message);
     else backupMessage('', `Backup ${r.data.id} made: ${r.data.files} files, ${formatBytes(r.data.size)}.`);
@@ -719,7 +746,7 @@
   }
 
   async function verifyBackup(b) {
-    const r = await backupJob('Checking the backup…', () => api('/api/backup/verify', { method: 'POST', body: { id: b.id }, timeout: 0 }));
+    const r = await backupJob('Checking the backup…', () => api('/api/backup/verify', { method: 'POST', body: { id: b.id, destination: destination() }, timeout: 0 }));
     if (!r) return;
     if (!r.success) backupMessage(r.error.message);
     else backupMessage('', `The backup of ${formatDate(b.created)} checks out: ${r.data.files === 1 ? 'its file matches' : `all ${r.data.files} files match`}.`);
@@ -727,7 +754,7 @@
   }
 
   async function deleteBackup(b) {
-    const r = await api(`/api/backup/${encodeURIComponent(b.id)}`, { method: 'DELETE' });
+    const r = await api(at(`/api/backup/${encodeURIComponent(b.id)}`), { method: 'DELETE' });
     if (!r.success) backupMessage(r.error.message);
     else backupMessage('', `The backup of ${formatDate(b.created)} was deleted.`);
     await loadBackups();
@@ -762,7 +789,7 @@
     const b = restoreTarget;
     closeConfirm();
     if (!b) return;
-    const r = await backupJob('Restoring…', () => api('/api/backup/restore', { method: 'POST', body: { id: b.id }, timeout: 0 }));
+    const r = await backupJob('Restoring…', () => api('/api/backup/restore', { method: 'POST', body: { id: b.id, destination: destination() }, timeout: 0 }));
     if (!r) return;
     if (!r.success) backupMessage(r.error.message);
     else {
@@ -775,6 +802,7 @@
 
   function backupForms() {
     $('bk-create').addEventListener('click', createBackup);
+    $('bk-dest').addEventListener('change', loadBackups);
     $('bk-confirm-yes').addEventListener('click', restoreBackup);
     $('bk-confirm-no').addEventListener('click', closeConfirm);
     $('bk-confirm').addEventListener('cancel', () => {

@@ -139,6 +139,7 @@ impl Guest {
         accel: Accel,
         work: &Path,
         tag: &str,
+        usb_stick: Option<&Path>,
     ) -> Guest {
         let serial = work.join(format!("serial-{tag}.log"));
         let qmp = work.join(format!("qmp-{tag}.sock"));
@@ -183,7 +184,16 @@ impl Guest {
             ))
             .arg("-netdev")
             .arg(format!("user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:80"))
-            .args(["-device", "virtio-net-pci,netdev=net0,romfile="])
+            .args(["-device", "qemu-xhci,id=xhci"]);
+        if let Some(stick) = usb_stick {
+            cmd.arg("-drive")
+                .arg(format!(
+                    "if=none,id=stick,format=raw,cache=unsafe,file={}",
+                    stick.display()
+                ))
+                .args(["-device", "usb-storage,bus=xhci.0,drive=stick"]);
+        }
+        cmd.args(["-device", "virtio-net-pci,netdev=net0,romfile="])
             .arg("-serial")
             .arg(format!("file:{}", serial.display()))
             .args(["-monitor", "none"])
@@ -321,6 +331,23 @@ impl Drop for Guest {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A 64 MiB USB stick with a FAT file system, as an owner would plug in: the volume id
+/// `4A1B-22F0` is the UUID udev reports.
+pub fn make_usb_stick(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let out = Command::new("mkfs.vfat")
+        .args(["-C", "-n", "BOATSTICK", "-i", "4A1B22F0"])
+        .arg(path)
+        .arg("65536")
+        .output()
+        .expect("mkfs.vfat runs (dosfstools)");
+    assert!(
+        out.status.success(),
+        "mkfs.vfat: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// One HTTP request with curl: `(status, body)`, or `None` when nothing answered.

@@ -67,7 +67,10 @@ try {
       const before = await manual();
       await tab.click('#bk-create');
       await tab.locator('#backup-note', { hasText: 'made:' }).waitFor(WAIT);
-      if ((await manual()) !== before + 1) problems.push(`${before} backups made by hand before, ${await manual()} after`);
+      // The list is reloaded after the message is shown.
+      await tab
+        .waitForFunction((n) => [...document.querySelectorAll('#bk-list tr')].filter((r) => r.innerText.includes('Made by hand')).length === n, before + 1, WAIT)
+        .catch(async () => problems.push(`${before} backups made by hand before, ${await manual()} after`));
       const row = await tab.locator('#bk-list tr', { hasText: 'Made by hand' }).first().innerText();
       if (!row.includes('Yes')) problems.push(`the new backup is not shown as checked: ${row}`);
     });
@@ -106,8 +109,10 @@ try {
       await tab.fill('#bk-keep', '5');
       await tab.click('#bk-settings-form button[type="submit"]');
       await tab.locator('#backup-note', { hasText: 'settings saved' }).waitFor(WAIT);
-      const shown = await tab.locator('#bk-auto').innerText();
-      if (!shown.includes('Every Sunday at 4:00 UTC, keeping 5')) problems.push(`settings shown as: ${shown}`);
+      await tab
+        .locator('#bk-auto', { hasText: 'Every Sunday at 4:00 UTC, keeping 5' })
+        .waitFor(WAIT)
+        .catch(async () => problems.push(`settings shown as: ${await tab.locator('#bk-auto').innerText()}`));
       await tab.fill('#bk-hour', '25');
       await tab.click('#bk-settings-form button[type="submit"]');
       await tab.locator('#backup-error', { hasText: '0 to 23' }).waitFor(WAIT);

@@ -100,8 +100,15 @@ fn run_in(config: &Config, paths: &Paths, command: &Command) -> Result<(), Backu
             // From a shell the daemon is one of the services holding the data.
             let mut units = config.backup.stop_units.clone();
             units.push("d3kosd.service".into());
-            let r =
-                super::restore::restore(&paths, &id, &limits, &units, now, &Progress::default())?;
+            let r = super::restore::restore(
+                &paths,
+                &paths,
+                &id,
+                &limits,
+                &units,
+                now,
+                &Progress::default(),
+            )?;
             say(format!(
                 "restored {} ({} files, {} bytes)",
                 r.id, r.files, r.total_bytes

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod create;
 pub mod manifest;
+pub mod media;
 pub mod read;
 pub mod restore;
 pub mod schedule;
@@ -42,6 +43,14 @@ pub struct Paths {
 }
 
 impl Paths {
+    /// The same state folder, with backups on a USB drive.
+    pub fn on(&self, medium: &media::Medium) -> Paths {
+        Paths {
+            state_dir: self.state_dir.clone(),
+            backup_dir: medium.backup_dir(),
+        }
+    }
+
     pub fn archive(&self, id: &BackupId) -> PathBuf {
         self.backup_dir.join(format!("{}{ARCHIVE_SUFFIX}", id.0))
     }

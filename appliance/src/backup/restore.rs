@@ -45,10 +45,13 @@ pub struct Restored {
     pub problems: Vec<String>,
 }
 
-/// Restores backup `id` over the state folder, stopping and starting `units` around the
-/// swap. The caller keeps other writers of the state folder out meanwhile.
+/// Restores backup `id` from `paths` over the state folder, stopping and starting `units`
+/// around the swap; the replaced data is kept as a backup in `home` (the device's own
+/// backup folder, also when the backup came from a USB drive). The caller keeps other
+/// writers of the state folder out meanwhile.
 pub fn restore(
     paths: &Paths,
+    home: &Paths,
     id: &BackupId,
     limits: &Limits,
     units: &[String],
@@ -111,7 +114,7 @@ pub fn restore(
     if let Err(e) = crate::systemd::change_units("start", units) {
         problems.push(e);
     }
-    let pre_restore = match pack_previous(paths, now) {
+    let pre_restore = match pack_previous(home, now) {
         Ok(id) => id,
         Err(e) => {
             problems.push(format!(

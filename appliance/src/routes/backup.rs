@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -13,13 +13,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiError, Body, Data};
 use crate::backup::{
-    self, BackupError, BackupId, Kind, LastResult, Listed, Progress, Settings, schedule,
+    self, BackupError, BackupId, Kind, LastResult, Listed, Paths, Progress, Settings, media,
+    schedule,
 };
 use crate::server::{Owner, Shared};
 
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/api/backup/list", get(list))
+        .route("/api/backup/destinations", get(destinations))
         .route("/api/backup/status", get(status))
         .route("/api/backup/create", post(create))
         .route("/api/backup/verify", post(verify))
@@ -98,6 +100,67 @@ pub fn api_error(e: BackupError) -> ApiError {
     }
 }
 
+/// Where a request's backups are: `data` (the default, this device's data partition) or
+/// `usb:UUID`, a USB drive that is plugged in now.
+#[derive(Deserialize, Default)]
+struct Where {
+    destination: Option<String>,
+}
+
+fn paths_for(s: &Shared, destination: Option<&str>) -> Result<Paths, ApiError> {
+    let home = s.config.backup_paths();
+    match destination {
+        None | Some("data") => Ok(home),
+        Some(d) => {
+            let uuid = d.strip_prefix("usb:").ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`{d}` is not a destination: use `data` or `usb:UUID` from /api/backup/destinations."
+                ))
+            })?;
+            let roots = media::Roots::system(&s.config.backup.media_dir);
+            let medium = media::find(&roots, uuid).ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "No USB drive with id {uuid} is plugged in. Plug it in, wait a few seconds and try again."
+                ))
+            })?;
+            Ok(home.on(&medium))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Destination {
+    id: String,
+    name: String,
+    free_bytes: Option<u64>,
+    read_only: bool,
+}
+
+async fn destinations(
+    State(s): State<Shared>,
+    _owner: Owner,
+) -> Result<Data<serde_json::Value>, ApiError> {
+    let home = s.config.backup_dir.clone();
+    let roots = media::Roots::system(&s.config.backup.media_dir);
+    let list = blocking(move || {
+        let mut out = vec![Destination {
+            id: "data".into(),
+            name: "This device (data partition)".into(),
+            free_bytes: backup::space_available(&home),
+            read_only: false,
+        }];
+        out.extend(media::removable(&roots).into_iter().map(|m| Destination {
+            id: format!("usb:{}", m.uuid),
+            name: format!("USB drive {} ({})", m.uuid, m.fs),
+            free_bytes: backup::space_available(&m.mount),
+            read_only: m.read_only,
+        }));
+        Ok(out)
+    })
+    .await?;
+    Ok(Data(serde_json::json!({ "destinations": list })))
+}
+
 /// Runs blocking backup work off the async workers.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
@@ -133,14 +196,19 @@ fn running(s: &Shared) -> Option<RunningAnswer> {
     })
 }
 
-async fn list(State(s): State<Shared>, _owner: Owner) -> Result<Data<ListAnswer>, ApiError> {
-    let paths = s.config.backup_paths();
+async fn list(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Query(at): Query<Where>,
+) -> Result<Data<ListAnswer>, ApiError> {
+    let paths = paths_for(&s, at.destination.as_deref())?;
+    let home = s.config.backup_paths();
     let (backups, last, settings, free_bytes) = blocking(move || {
         let free = backup::space_available(&paths.backup_dir);
         Ok((
             backup::list(&paths)?,
-            backup::last_result(&paths),
-            backup::cli::settings(&paths),
+            backup::last_result(&home),
+            backup::cli::settings(&home),
             free,
         ))
     })
@@ -177,16 +245,21 @@ struct CreatedAnswer {
     deleted: Vec<BackupId>,
 }
 
-async fn create(State(s): State<Shared>, _owner: Owner) -> Result<Data<CreatedAnswer>, ApiError> {
+async fn create(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Query(at): Query<Where>,
+) -> Result<Data<CreatedAnswer>, ApiError> {
+    let paths = paths_for(&s, at.destination.as_deref())?;
     let (_job, progress) = s.backup_jobs.start("create")?;
-    let paths = s.config.backup_paths();
+    let home = s.config.backup_paths();
     let limits = s.config.backup.limits();
     let answer = blocking(move || {
         let now = crate::time::unix_now();
         let result = backup::create::create(&paths, Kind::Manual, now, &progress);
-        backup::record_result(&paths, &LastResult::of(&result, Kind::Manual, now));
+        backup::record_result(&home, &LastResult::of(&result, Kind::Manual, now));
         let c = result?;
-        let keep = backup::cli::settings(&paths).keep;
+        let keep = backup::cli::settings(&home).keep;
         let deleted = backup::retain(&paths, keep, &limits).unwrap_or_else(|e| {
             log::warn!("backup retention: {e}");
             Vec::new()
@@ -208,6 +281,7 @@ async fn create(State(s): State<Shared>, _owner: Owner) -> Result<Data<CreatedAn
 #[serde(deny_unknown_fields)]
 struct ById {
     id: String,
+    destination: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -224,8 +298,8 @@ async fn verify(
     Body(req): Body<ById>,
 ) -> Result<Data<Verified>, ApiError> {
     let id = BackupId::parse(&req.id).map_err(api_error)?;
+    let paths = paths_for(&s, req.destination.as_deref())?;
     let (_job, _) = s.backup_jobs.start("verify")?;
-    let paths = s.config.backup_paths();
     let limits = s.config.backup.limits();
     let m = blocking({
         let id = id.clone();
@@ -246,10 +320,11 @@ async fn restore(
     Body(req): Body<ById>,
 ) -> Result<Data<backup::restore::Restored>, ApiError> {
     let id = BackupId::parse(&req.id).map_err(api_error)?;
+    let paths = paths_for(&s, req.destination.as_deref())?;
     let (_job, progress) = s.backup_jobs.start("restore")?;
     let state = s.clone();
     let restored = blocking(move || {
-        let paths = state.config.backup_paths();
+        let home = state.config.backup_paths();
         let limits = state.config.backup.limits();
         // The daemon's own writers of the state folder wait until the swap is done.
         let _accounts = state.auth.blocking_lock();
@@ -257,6 +332,7 @@ async fn restore(
         let now = crate::time::unix_now();
         let r = backup::restore::restore(
             &paths,
+            &home,
             &id,
             &limits,
             &state.config.backup.stop_units,
@@ -271,8 +347,8 @@ async fn restore(
             Ok((l, _)) => *licence = l,
             Err(e) => log::error!("the restored licence could not be read: {e}"),
         }
-        let keep = backup::cli::settings(&paths).keep;
-        if let Err(e) = backup::retain(&paths, keep, &limits) {
+        let keep = backup::cli::settings(&home).keep;
+        if let Err(e) = backup::retain(&home, keep, &limits) {
             log::warn!("backup retention: {e}");
         }
         Ok(r)
@@ -285,9 +361,10 @@ async fn remove(
     State(s): State<Shared>,
     _owner: Owner,
     Path(id): Path<String>,
+    Query(at): Query<Where>,
 ) -> Result<Data<serde_json::Value>, ApiError> {
     let id = BackupId::parse(&id).map_err(api_error)?;
-    let paths = s.config.backup_paths();
+    let paths = paths_for(&s, at.destination.as_deref())?;
     blocking({
         let id = id.clone();
         move || backup::delete(&paths, &id)
@@ -327,9 +404,11 @@ async fn download(
     State(s): State<Shared>,
     _owner: Owner,
     Path(id): Path<String>,
+    Query(at): Query<Where>,
 ) -> Result<Response, ApiError> {
     let id = BackupId::parse(&id).map_err(api_error)?;
-    let path = backup::existing(&s.config.backup_paths(), &id).map_err(api_error)?;
+    let paths = paths_for(&s, at.destination.as_deref())?;
+    let path = backup::existing(&paths, &id).map_err(api_error)?;
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|e| api_error(BackupError::io(&path)(e)))?;
