@@ -384,6 +384,7 @@ fn sigkill_at_every_step_of_a_create_leaves_no_half_backup() {
     fill(&dev.state(), 120);
     let state = digest(&dev.state());
     let all = steps(&dev, &["create"]);
+    eprintln!("create: killed at each of {} steps", all.len());
     assert!(all.len() >= 100, "{} steps", all.len());
     let first = archives(&dev.backups());
     assert_eq!(first.len(), 2);
@@ -451,6 +452,7 @@ fn sigkill_at_every_step_of_a_restore_leaves_old_or_new_data() {
     let new = digest(&state);
     assert_ne!(old, new);
     assert!(all.len() >= 100, "{} steps", all.len());
+    eprintln!("restore: killed at each of {} steps", all.len());
     let mut saw = (0, 0);
     for step in 1..=all.len() {
         reset();
@@ -497,6 +499,10 @@ fn sigkill_at_every_step_of_a_restore_leaves_old_or_new_data() {
         }
     }
     assert!(saw.0 > 0 && saw.1 > 0, "old {} new {}", saw.0, saw.1);
+    eprintln!(
+        "restore: old data after {} kills, new data after {}",
+        saw.0, saw.1
+    );
 }
 
 #[test]
