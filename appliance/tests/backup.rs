@@ -566,9 +566,15 @@ fn retention_keeps_exactly_n_and_never_the_last_good_one() {
         let n = bytes.len();
         bytes[n / 2] ^= 0xff;
         std::fs::write(&p, bytes).unwrap();
-        assert!(backup::verify(&paths, &b.id, &limits).is_err());
+        assert!(backup::verify(&paths, &b.id, &limits, &Default::default()).is_err());
     }
     let good = listed[3].id.clone();
+    // A check reports its progress: all of the data, read once.
+    let progress = backup::Progress::default();
+    let m = backup::verify(&paths, &good, &limits, &progress).unwrap();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(progress.total.load(Relaxed), m.total_bytes);
+    assert_eq!(progress.done.load(Relaxed), m.total_bytes);
     // Turned off, the schedule makes nothing; a manual backup fails verification later.
     let off = Settings {
         auto: schedule::Auto::Off,
@@ -589,7 +595,7 @@ fn retention_keeps_exactly_n_and_never_the_last_good_one() {
     std::fs::write(&p, bytes).unwrap();
     let deleted = backup::retain(&paths, 4, &limits).unwrap();
     assert!(deleted.is_empty(), "{deleted:?}");
-    let _ = backup::verify(&paths, &extra.id, &limits);
+    let _ = backup::verify(&paths, &extra.id, &limits, &Default::default());
     let deleted = backup::retain(&paths, 3, &limits).unwrap();
     let left: Vec<_> = backup::list(&paths)
         .unwrap()

@@ -89,7 +89,7 @@ fn run_in(config: &Config, paths: &Paths, command: &Command) -> Result<(), Backu
         }
         Command::Verify { id } => {
             let id = BackupId::parse(id)?;
-            let m = super::verify(&paths, &id, &limits)?;
+            let m = super::verify(&paths, &id, &limits, &Progress::default())?;
             say(format!(
                 "{id} verifies: checksum and all {} files match its manifest",
                 m.file_count()

@@ -514,7 +514,12 @@ pub fn existing(paths: &Paths, id: &BackupId) -> Result<PathBuf, BackupError> {
 }
 
 /// Reads the whole archive and checks it against its checksum file and its manifest.
-pub fn verify(paths: &Paths, id: &BackupId, limits: &Limits) -> Result<Manifest, BackupError> {
+pub fn verify(
+    paths: &Paths,
+    id: &BackupId,
+    limits: &Limits,
+    progress: &Progress,
+) -> Result<Manifest, BackupError> {
     let path = existing(paths, id)?;
     let expected = read::sidecar(&paths.sidecar(id), id);
     let result = expected
@@ -523,7 +528,8 @@ pub fn verify(paths: &Paths, id: &BackupId, limits: &Limits) -> Result<Manifest,
             reason,
         })
         .and_then(|expected| {
-            read::read(&path, id, Some(&expected), limits, &mut read::Discard).map(|(m, _)| m)
+            let mut sink = read::Discard(Some(progress));
+            read::read(&path, id, Some(&expected), limits, &mut sink).map(|(m, _)| m)
         });
     match &result {
         Ok(_) => Checks::record(&paths.backup_dir, id, true, None),
@@ -574,7 +580,7 @@ pub fn accept_upload(
 ) -> Result<(BackupId, Manifest), BackupError> {
     let result = (|| {
         let label = BackupId("the uploaded file".to_owned());
-        let (m, sha256) = read::read(upload, &label, None, limits, &mut read::Discard)?;
+        let (m, sha256) = read::read(upload, &label, None, limits, &mut read::Discard(None))?;
         let id = BackupId::parse(&m.name).map_err(|_| BackupError::Corrupt {
             id: label.to_string(),
             reason: Corruption::BadManifest(format!("`{}` is not a backup id", m.name)),
@@ -622,7 +628,7 @@ pub fn retain(paths: &Paths, keep: u32, limits: &Limits) -> Result<Vec<BackupId>
         let ok = match std::fs::metadata(paths.archive(id)) {
             Ok(meta) => match checks.get(id, &meta) {
                 Some(c) => c.ok,
-                None => verify(paths, id, limits).is_ok(),
+                None => verify(paths, id, limits, &Progress::default()).is_ok(),
             },
             Err(_) => false,
         };

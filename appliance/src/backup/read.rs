@@ -34,18 +34,21 @@ pub trait Sink {
     ) -> Result<(), BackupError>;
 }
 
-/// Reads and checks everything, keeps nothing.
-pub struct Discard;
+/// Reads and checks everything, keeps nothing; counts what it read for a progress bar.
+pub struct Discard<'a>(pub Option<&'a super::Progress>);
 
-impl Sink for Discard {
-    fn begin(&mut self, _: &Manifest) -> Result<(), BackupError> {
+impl Sink for Discard<'_> {
+    fn begin(&mut self, m: &Manifest) -> Result<(), BackupError> {
+        if let Some(p) = self.0 {
+            p.start(m.total_bytes);
+        }
         Ok(())
     }
     fn dir(&mut self, _: &str, _: u32) -> Result<(), BackupError> {
         Ok(())
     }
     fn file(&mut self, _: &str, _: u32, _: i64, data: &mut dyn Read) -> Result<(), BackupError> {
-        copy_member(data, &mut std::io::sink(), Path::new("/dev/null"), None)
+        copy_member(data, &mut std::io::sink(), Path::new("/dev/null"), self.0)
     }
 }
 

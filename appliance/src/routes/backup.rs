@@ -299,11 +299,11 @@ async fn verify(
 ) -> Result<Data<Verified>, ApiError> {
     let id = BackupId::parse(&req.id).map_err(api_error)?;
     let paths = paths_for(&s, req.destination.as_deref())?;
-    let (_job, _) = s.backup_jobs.start("verify")?;
+    let (_job, progress) = s.backup_jobs.start("verify")?;
     let limits = s.config.backup.limits();
     let m = blocking({
         let id = id.clone();
-        move || backup::verify(&paths, &id, &limits)
+        move || backup::verify(&paths, &id, &limits, &progress)
     })
     .await?;
     Ok(Data(Verified {
