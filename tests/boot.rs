@@ -8,6 +8,7 @@
 
 #[path = "boot/mod.rs"]
 mod boot;
+mod table;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use boot::{Accel, Guest, boot_files, console_value, http, make_disk, make_usb_stick};
 use serde_json::{Value, json};
+use table::{Partition, sfdisk};
 
 const BIN: &str = env!("CARGO_BIN_EXE_d3kos-build");
 
@@ -59,42 +61,11 @@ fn manifest(out: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(out.join("build-manifest.json")).unwrap()).unwrap()
 }
 
-#[derive(Debug, Clone)]
-struct Part {
-    number: u32,
-    start: u64,
-    size: u64,
-    partuuid: String,
-}
-
-fn partitions(disk: &Path) -> (u64, Vec<Part>) {
-    let v: Value =
-        serde_json::from_str(&run(Command::new("sfdisk").arg("--json").arg(disk))).unwrap();
-    let t = &v["partitiontable"];
-    let sector = t["sectorsize"].as_u64().unwrap_or(512);
-    let parts = t["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            let node = p["node"].as_str().unwrap();
-            let digits = node.len() - node.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-            Part {
-                number: node[node.len() - digits..].parse().unwrap(),
-                start: p["start"].as_u64().unwrap() * sector,
-                size: p["size"].as_u64().unwrap() * sector,
-                partuuid: p["uuid"].as_str().unwrap_or_default().to_lowercase(),
-            }
-        })
-        .collect();
-    (sector, parts)
-}
-
-fn fs_at(disk: &Path, p: &Part) -> String {
+fn fs_at(disk: &Path, p: &Partition) -> String {
     format!("{}?offset={}", disk.display(), p.start)
 }
 
-fn debugfs_cat(disk: &Path, p: &Part, file: &str) -> Vec<u8> {
+fn debugfs_cat(disk: &Path, p: &Partition, file: &str) -> Vec<u8> {
     let out = Command::new("debugfs")
         .arg("-R")
         .arg(format!("cat {file}"))
@@ -107,7 +78,7 @@ fn debugfs_cat(disk: &Path, p: &Part, file: &str) -> Vec<u8> {
 
 /// The plan the image carries for first boot, read from its system partition.
 fn plan_of(image: &Path) -> Value {
-    let (_, parts) = partitions(image);
+    let (_, parts) = sfdisk(image);
     let system_a = parts.iter().max_by_key(|p| p.number).unwrap();
     let bytes = debugfs_cat(image, system_a, "/usr/lib/d3kos/partitions.json");
     serde_json::from_slice(&bytes)
@@ -321,7 +292,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     let plan = plan_of(&image);
 
     // The appliance inside is built for the board.
-    let (_, image_parts) = partitions(&image);
+    let (_, image_parts) = sfdisk(&image);
     let system_a = planned(&plan, "system-a");
     let sys_part = image_parts
         .iter()
@@ -398,7 +369,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     // From outside: the first-boot partitions exist where the plan says, the data
     // partition reaches the end of the card, their file systems are clean.
     let disk_len = std::fs::metadata(&disk).unwrap().len();
-    let (_, grown) = partitions(&disk);
+    let (_, grown) = sfdisk(&disk);
     for name in ["system-b", "data"] {
         let p = planned(&plan, name);
         let n = p["number"].as_u64().unwrap() as u32;
@@ -486,7 +457,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     assert_eq!(again, machine_id, "the machine id changed between boots");
     let clean = second.guest.power_down(Duration::from_secs(120));
     eprintln!("{board}: second boot powered off cleanly: {clean}");
-    let (_, after) = partitions(&disk);
+    let (_, after) = sfdisk(&disk);
     assert_eq!(
         format!("{after:?}"),
         format!("{grown:?}"),

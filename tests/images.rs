@@ -4,6 +4,7 @@
 
 #[path = "fixture/mod.rs"]
 mod fixture;
+mod table;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -14,6 +15,7 @@ use std::sync::OnceLock;
 
 use builder::rootfs::{Kind, Tree};
 use serde_json::Value;
+use table::{Partition, sfdisk};
 
 const BIN: &str = env!("CARGO_BIN_EXE_d3kos-build");
 
@@ -97,52 +99,6 @@ fn extract(image: &Path, start: u64, size: u64, dest: &Path) {
     src.seek(SeekFrom::Start(start)).unwrap();
     let mut out = std::fs::File::create(dest).unwrap();
     std::io::copy(&mut src.take(size), &mut out).unwrap();
-}
-
-struct Partition {
-    number: u32,
-    start: u64,
-    size: u64,
-    type_id: String,
-    partuuid: String,
-}
-
-/// The table as `sfdisk --json` reads it.
-fn sfdisk(image: &Path) -> (String, Vec<Partition>) {
-    let out = run(Command::new("sfdisk").arg("--json").arg(image));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let t = &v["partitiontable"];
-    let label = t["label"].as_str().unwrap().to_owned();
-    let id = t["id"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("0x")
-        .to_lowercase();
-    let parts = t["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            let node = p["node"].as_str().unwrap();
-            let number: u32 = node
-                .rsplit(|c: char| !c.is_ascii_digit())
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            Partition {
-                number,
-                start: p["start"].as_u64().unwrap() * 512,
-                size: p["size"].as_u64().unwrap() * 512,
-                type_id: p["type"].as_str().unwrap().to_lowercase(),
-                partuuid: match p["uuid"].as_str() {
-                    Some(u) => u.to_lowercase(),
-                    None => format!("{id:0>8}-{number:02x}"),
-                },
-            }
-        })
-        .collect();
-    (label, parts)
 }
 
 /// One inode as debugfs reports it.
