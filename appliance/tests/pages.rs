@@ -9,34 +9,49 @@ use std::process::Command;
 
 use common::Device;
 
-#[test]
-fn pages_pass_axe_in_chromium_with_screenshots() {
-    let dev = Device::new("");
-    let d = dev.start();
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// The repository's root.
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
-        .to_owned();
-    let checker = repo.join("tests/pages/check.mjs");
+        .to_owned()
+}
+
+/// Where the page checks put their screenshots.
+fn shots() -> PathBuf {
+    let shots = repo().join("target/page-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
+}
+
+/// Runs a page check from tests/pages with `args`; it must pass. Returns what it printed.
+fn page_check(script: &str, args: &[&std::ffi::OsStr]) -> String {
     assert!(
-        repo.join("tests/pages/node_modules").is_dir(),
+        repo().join("tests/pages/node_modules").is_dir(),
         "the page checker's packages are missing: run `npm ci` in tests/pages (ci/test does)"
     );
-    let shots = repo.join("target/page-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new("node")
-        .arg(&checker)
-        .arg(format!("http://{}", d.addr))
-        .arg(&shots)
+        .arg(repo().join("tests/pages").join(script))
+        .args(args)
         .output()
         .expect("node runs (ci/setup-host installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     println!("{stdout}");
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         out.status.success(),
-        "axe found violations or the browser failed:\n{stdout}"
+        "{script}: a check failed or the browser failed:\n{stdout}"
     );
+    stdout
+}
+
+#[test]
+fn pages_pass_axe_in_chromium_with_screenshots() {
+    let dev = Device::new("");
+    let d = dev.start();
+    let shots = shots();
+    let base = format!("http://{}", d.addr);
+    let stdout = page_check("check.mjs", &[base.as_ref(), shots.as_os_str()]);
     let pngs: Vec<_> = std::fs::read_dir(&shots)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -57,10 +72,6 @@ fn backup_and_restore_work_from_the_settings_page() {
     use common::archive::{Member, archive, manifest};
     let dev = Device::new("");
     let d = dev.start();
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned();
     let hostile = dev.dir.path().join("d3kos_backup_20261129_000001.tar.gz");
     let m = manifest(
         "d3kos_backup_20261129_000001",
@@ -72,20 +83,18 @@ fn backup_and_restore_work_from_the_settings_page() {
         archive(&m, &[Member::File("data/../../etc/passwd", b"x")]),
     )
     .unwrap();
-    let shots = repo.join("target/page-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let out = Command::new("node")
-        .arg(repo.join("tests/pages/backup.mjs"))
-        .arg(format!("http://{}", d.addr))
-        .arg(dev.setup_code())
-        .arg(&hostile)
-        .arg(&shots)
-        .output()
-        .expect("node runs (ci/setup-host installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{stdout}");
+    let shots = shots();
+    let base = format!("http://{}", d.addr);
+    let code = dev.setup_code();
+    let stdout = page_check(
+        "backup.mjs",
+        &[
+            base.as_ref(),
+            code.as_ref(),
+            hostile.as_os_str(),
+            shots.as_os_str(),
+        ],
+    );
     assert!(
         stdout.lines().any(|l| l.trim() == "14 passed, 0 failed"),
         "{stdout}"
