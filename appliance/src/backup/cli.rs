@@ -131,7 +131,7 @@ fn run_in(config: &Config, paths: &Paths, command: &Command) -> Result<(), Backu
 }
 
 fn retain(paths: &Paths, limits: &super::Limits, say: &mut dyn FnMut(String)) {
-    let settings = settings(paths);
+    let settings = Settings::load(paths);
     match super::retain(paths, settings.keep, limits) {
         Ok(gone) => {
             for id in gone {
@@ -140,12 +140,4 @@ fn retain(paths: &Paths, limits: &super::Limits, say: &mut dyn FnMut(String)) {
         }
         Err(e) => say(format!("warning: old backups were not removed: {e}")),
     }
-}
-
-/// The owner's backup settings; defaults when unset or unreadable.
-pub fn settings(paths: &Paths) -> Settings {
-    crate::state::load(&paths.state_dir.join(Settings::FILE), 0)
-        .ok()
-        .flatten()
-        .unwrap_or_default()
 }

@@ -77,6 +77,8 @@ enum Item {
         from: PathBuf,
         mode: u32,
         mtime: i64,
+        /// The live file's size when walked, for the space check.
+        len: u64,
         database: bool,
     },
 }
@@ -105,9 +107,12 @@ pub(crate) fn write(
         let needed: u64 = items
             .iter()
             .map(|i| match i {
-                Item::File { path, database, .. } => {
-                    let len = std::fs::metadata(path).map_or(0, |m| m.len());
-                    if *database { 2 * len } else { len }
+                Item::File { len, database, .. } => {
+                    if *database {
+                        2 * len
+                    } else {
+                        *len
+                    }
                 }
                 Item::Dir { .. } => 512,
             })
@@ -211,6 +216,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Item>) -> Result<(), BackupError>
                 path,
                 mode,
                 mtime: meta.mtime(),
+                len: meta.len(),
             });
         } else {
             log::warn!(

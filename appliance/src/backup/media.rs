@@ -43,6 +43,24 @@ impl Medium {
     pub fn backup_dir(&self) -> PathBuf {
         self.mount.join("d3kos-backups")
     }
+
+    /// Whether this process may write its backups there: not mounted read-only, and the
+    /// backup folder (or, before the first backup, the drive's top folder) open to it. An
+    /// ext4 drive formatted elsewhere belongs to root, not to the daemon.
+    pub fn writable(&self) -> bool {
+        let dir = self.backup_dir();
+        let dir = if dir.is_dir() {
+            dir
+        } else {
+            self.mount.clone()
+        };
+        !self.read_only
+            && rustix::fs::access(
+                &dir,
+                rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+            )
+            .is_ok()
+    }
 }
 
 /// The USB drives mounted now, in mount-table order.
@@ -167,5 +185,22 @@ mod tests {
         );
         assert!(find(&roots, "1111-2222").is_none());
         assert_eq!(unescape("/media/a\\040b"), "/media/a b");
+    }
+
+    #[test]
+    fn a_read_only_or_missing_drive_is_not_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Medium {
+            uuid: "4A1B-22F0".into(),
+            mount: dir.path().to_owned(),
+            fs: "vfat".into(),
+            read_only: false,
+        };
+        assert!(m.writable());
+        m.read_only = true;
+        assert!(!m.writable());
+        m.read_only = false;
+        m.mount = dir.path().join("gone");
+        assert!(!m.writable());
     }
 }

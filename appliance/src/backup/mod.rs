@@ -101,6 +101,18 @@ impl Default for Settings {
 
 impl Settings {
     pub const FILE: &str = "backup-settings.json";
+
+    /// The owner's settings; defaults when unset or unreadable.
+    pub fn load(paths: &Paths) -> Settings {
+        crate::state::load(&paths.state_dir.join(Self::FILE), 0)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, paths: &Paths) -> Result<(), crate::state::StateError> {
+        crate::state::save(&paths.state_dir.join(Self::FILE), self)
+    }
 }
 
 /// A backup's name, checked: the only way a request can point at a backup.
@@ -242,6 +254,12 @@ pub enum BackupError {
         needed: u64,
         available: u64,
     },
+    #[error(
+        "{} filled up while the backup was written: nothing was changed; delete old backups \
+         or exports to make room",
+        path.display()
+    )]
+    Full { path: PathBuf },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -271,12 +289,9 @@ impl BackupError {
         move |source| {
             if source.raw_os_error() == Some(28) {
                 // ENOSPC in the middle of a write: what was being written is removed by
-                // the caller, and the owner needs the same advice as for an early refusal.
-                let available = space::available(path).unwrap_or(0);
-                return BackupError::NoSpace {
+                // the caller.
+                return BackupError::Full {
                     path: path.to_owned(),
-                    needed: available + 1,
-                    available,
                 };
             }
             BackupError::Io {

@@ -90,7 +90,7 @@ pub fn api_error(e: BackupError) -> ApiError {
         }
         BackupError::Busy | BackupError::Exists { .. } => ApiError::conflict(message),
         BackupError::Changed { .. } => ApiError::new(StatusCode::CONFLICT, "changed", message),
-        BackupError::NoSpace { .. } => {
+        BackupError::NoSpace { .. } | BackupError::Full { .. } => {
             ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "no_space", message)
         }
         e => {
@@ -107,7 +107,8 @@ struct Where {
     destination: Option<String>,
 }
 
-fn paths_for(s: &Shared, destination: Option<&str>) -> Result<Paths, ApiError> {
+/// `write`: the request writes there (create, delete), so the drive must take writes.
+fn paths_for(s: &Shared, destination: Option<&str>, write: bool) -> Result<Paths, ApiError> {
     let home = s.config.backup_paths();
     match destination {
         None | Some("data") => Ok(home),
@@ -123,6 +124,13 @@ fn paths_for(s: &Shared, destination: Option<&str>) -> Result<Paths, ApiError> {
                     "No USB drive with id {uuid} is plugged in. Plug it in, wait a few seconds and try again."
                 ))
             })?;
+            if write && !medium.writable() {
+                return Err(ApiError::conflict(format!(
+                    "The USB drive {uuid} cannot be written by the helm computer: it is \
+                     read-only, or formatted (ext4, for example) with owners that leave d3kOS \
+                     out. Use a drive formatted FAT32 or exFAT."
+                )));
+            }
             Ok(home.on(&medium))
         }
     }
@@ -201,14 +209,14 @@ async fn list(
     _owner: Owner,
     Query(at): Query<Where>,
 ) -> Result<Data<ListAnswer>, ApiError> {
-    let paths = paths_for(&s, at.destination.as_deref())?;
+    let paths = paths_for(&s, at.destination.as_deref(), false)?;
     let home = s.config.backup_paths();
     let (backups, last, settings, free_bytes) = blocking(move || {
         let free = backup::space_available(&paths.backup_dir);
         Ok((
             backup::list(&paths)?,
             backup::last_result(&home),
-            backup::cli::settings(&home),
+            Settings::load(&home),
             free,
         ))
     })
@@ -250,7 +258,7 @@ async fn create(
     _owner: Owner,
     Query(at): Query<Where>,
 ) -> Result<Data<CreatedAnswer>, ApiError> {
-    let paths = paths_for(&s, at.destination.as_deref())?;
+    let paths = paths_for(&s, at.destination.as_deref(), true)?;
     let (_job, progress) = s.backup_jobs.start("create")?;
     let home = s.config.backup_paths();
     let limits = s.config.backup.limits();
@@ -259,7 +267,7 @@ async fn create(
         let result = backup::create::create(&paths, Kind::Manual, now, &progress);
         backup::record_result(&home, &LastResult::of(&result, Kind::Manual, now));
         let c = result?;
-        let keep = backup::cli::settings(&home).keep;
+        let keep = Settings::load(&home).keep;
         let deleted = backup::retain(&paths, keep, &limits).unwrap_or_else(|e| {
             log::warn!("backup retention: {e}");
             Vec::new()
@@ -298,7 +306,7 @@ async fn verify(
     Body(req): Body<ById>,
 ) -> Result<Data<Verified>, ApiError> {
     let id = BackupId::parse(&req.id).map_err(api_error)?;
-    let paths = paths_for(&s, req.destination.as_deref())?;
+    let paths = paths_for(&s, req.destination.as_deref(), false)?;
     let (_job, progress) = s.backup_jobs.start("verify")?;
     let limits = s.config.backup.limits();
     let m = blocking({
@@ -320,7 +328,7 @@ async fn restore(
     Body(req): Body<ById>,
 ) -> Result<Data<backup::restore::Restored>, ApiError> {
     let id = BackupId::parse(&req.id).map_err(api_error)?;
-    let paths = paths_for(&s, req.destination.as_deref())?;
+    let paths = paths_for(&s, req.destination.as_deref(), false)?;
     let (_job, progress) = s.backup_jobs.start("restore")?;
     let state = s.clone();
     let restored = blocking(move || {
@@ -347,7 +355,7 @@ async fn restore(
             Ok((l, _)) => *licence = l,
             Err(e) => log::error!("the restored licence could not be read: {e}"),
         }
-        let keep = backup::cli::settings(&home).keep;
+        let keep = Settings::load(&home).keep;
         if let Err(e) = backup::retain(&home, keep, &limits) {
             log::warn!("backup retention: {e}");
         }
@@ -364,7 +372,7 @@ async fn remove(
     Query(at): Query<Where>,
 ) -> Result<Data<serde_json::Value>, ApiError> {
     let id = BackupId::parse(&id).map_err(api_error)?;
-    let paths = paths_for(&s, at.destination.as_deref())?;
+    let paths = paths_for(&s, at.destination.as_deref(), true)?;
     blocking({
         let id = id.clone();
         move || backup::delete(&paths, &id)
@@ -374,7 +382,7 @@ async fn remove(
 }
 
 async fn settings(State(s): State<Shared>, _owner: Owner) -> Data<Settings> {
-    Data(backup::cli::settings(&s.config.backup_paths()))
+    Data(Settings::load(&s.config.backup_paths()))
 }
 
 async fn set_settings(
@@ -394,7 +402,7 @@ async fn set_settings(
             new.hour
         )));
     }
-    crate::state::save(&s.config.state_dir.join(Settings::FILE), &new)
+    new.save(&s.config.backup_paths())
         .map_err(|e| ApiError::storage(&e))?;
     Ok(Data(new))
 }
@@ -407,7 +415,7 @@ async fn download(
     Query(at): Query<Where>,
 ) -> Result<Response, ApiError> {
     let id = BackupId::parse(&id).map_err(api_error)?;
-    let paths = paths_for(&s, at.destination.as_deref())?;
+    let paths = paths_for(&s, at.destination.as_deref(), false)?;
     let path = backup::existing(&paths, &id).map_err(api_error)?;
     let file = tokio::fs::File::open(&path)
         .await
@@ -526,7 +534,7 @@ pub async fn scheduler(state: Shared) {
         let paths = state.config.backup_paths();
         let limits = state.config.backup.limits();
         let done = tokio::task::spawn_blocking(move || {
-            let settings = backup::cli::settings(&paths);
+            let settings = Settings::load(&paths);
             schedule::tick(&paths, &settings, &limits, crate::time::unix_now())
                 .map(|r| r.map(|c| c.id))
         })
