@@ -960,3 +960,53 @@ fn a_root_shell_leaves_the_daemon_files_it_can_write() {
     }
     assert!(wrong.is_empty(), "left to root: {wrong:#?}");
 }
+
+#[test]
+fn a_restore_from_another_folder_waits_for_the_devices_own_lock() {
+    use appliance::backup::{self, BackupError, BackupId, Kind, Limits, Lock, Paths};
+    let dir = tempfile::tempdir().unwrap();
+    let home = Paths {
+        state_dir: dir.path().join("state"),
+        backup_dir: dir.path().join("backups"),
+    };
+    fill(&home.state_dir, 2);
+    // A backup on a second folder, as on a USB drive.
+    let stick = Paths {
+        state_dir: home.state_dir.clone(),
+        backup_dir: dir.path().join("stick/d3kos-backups"),
+    };
+    let made =
+        backup::create::create(&stick, Kind::Manual, 1_795_910_400, &Default::default()).unwrap();
+    let limits = Limits {
+        max_total_bytes: 1 << 30,
+    };
+    let before = digest(&home.state_dir);
+    let held = Lock::take(&home).unwrap();
+    let id: BackupId = made.id.clone();
+    let r = backup::restore::restore(
+        &stick,
+        &home,
+        &id,
+        &limits,
+        &[],
+        1_795_910_500,
+        &Default::default(),
+    );
+    assert!(matches!(r, Err(BackupError::Busy)), "{r:?}");
+    assert_eq!(digest(&home.state_dir), before);
+    drop(held);
+    let r = backup::restore::restore(
+        &stick,
+        &home,
+        &id,
+        &limits,
+        &[],
+        1_795_910_500,
+        &Default::default(),
+    )
+    .unwrap();
+    // The replaced data is kept on the device, not on the drive.
+    let pre = r.pre_restore.unwrap();
+    assert!(home.archive(&pre).is_file());
+    assert!(!stick.archive(&pre).exists());
+}

@@ -58,7 +58,15 @@ pub fn restore(
     now: i64,
     progress: &Progress,
 ) -> Result<Restored, BackupError> {
-    let lock = Lock::take(paths)?;
+    // The device's own folder guards the staging and replaced data and takes the
+    // pre-restore backup; a USB drive's folder, held too, keeps the archive from being
+    // deleted while it is read.
+    let lock = Lock::take(home)?;
+    let _source = if paths.backup_dir == home.backup_dir {
+        None
+    } else {
+        Some(Lock::take(paths)?)
+    };
     let archive = super::existing(paths, id)?;
     let expected =
         read::sidecar(&paths.sidecar(id), id).map_err(|reason| BackupError::Corrupt {
@@ -69,7 +77,6 @@ pub fn restore(
     let staging = paths.staging();
     if staging.exists() || paths.previous().exists() {
         // Left by a restore that was cut off; recover() deals with it first.
-        drop(lock);
         return Err(BackupError::Busy);
     }
     let marker = Marker {
