@@ -1,7 +1,9 @@
 //! The JSON envelope every endpoint answers with, and the errors it can carry.
 //!
 //! Success: `{"success":true,"data":…,"timestamp":…,"version":…}`.
-//! Failure: `{"success":false,"error":{"code":…,"message":…}}` with the matching status.
+//! Failure: `{"success":false,"error":{"code":…,"message":…,"request_id":…}}` with the
+//! matching status. What went wrong inside the device (a path, an OS error, a panic) goes
+//! to the log under the request id, never into the answer.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -33,12 +35,53 @@ impl<T: Serialize> IntoResponse for Data<T> {
     }
 }
 
+/// The id of one request: in its answer's `x-request-id`, in its error, and in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// A fresh id: a number drawn when the daemon starts, then a count.
+    pub fn next() -> RequestId {
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static START: OnceLock<u32> = OnceLock::new();
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let start = START.get_or_init(|| {
+            let mut b = [0u8; 4];
+            // Without randomness the ids still count; they only repeat across restarts.
+            let _ = getrandom::fill(&mut b);
+            u32::from_le_bytes(b)
+        });
+        RequestId(format!(
+            "{start:08x}{:08x}",
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+tokio::task_local! {
+    /// The request being answered, set by the request-id guard around every handler.
+    pub static REQUEST_ID: RequestId;
+}
+
+fn current_request() -> Option<String> {
+    REQUEST_ID.try_with(|id| id.0.clone()).ok()
+}
+
 /// A failed answer: a stable machine code, a message for a person, and the status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before trying again (429, 503).
+    pub retry_after: Option<u64>,
+    /// What went wrong inside, for the log only.
+    pub detail: Option<String>,
 }
 
 impl ApiError {
@@ -47,7 +90,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+            detail: None,
         }
+    }
+    pub fn retry_after(mut self, seconds: Option<u64>) -> Self {
+        self.retry_after = seconds;
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -68,8 +117,27 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    /// Something went wrong inside the device: `detail` goes to the log, the answer says
+    /// only that, with the request id to find it by.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong inside the helm computer; it was logged.",
+        );
+        e.detail = Some(detail.into());
+        e
+    }
+    /// 421: the request named a host this device is not.
+    pub fn misdirected(host: &str, names: &[String]) -> Self {
+        Self::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "misdirected",
+            format!(
+                "This device is not `{host}`: open it as {}, or by its address.",
+                names.join(", ")
+            ),
+        )
     }
     pub fn storage(e: &crate::state::StateError) -> Self {
         if let crate::state::StateError::Io { source, .. } = e {
@@ -81,18 +149,29 @@ impl ApiError {
                 );
             }
         }
-        log::error!("state: {e}");
-        Self::internal(format!("Could not save: {e}"))
+        Self::internal(format!("state: {e}"))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let request_id = current_request();
+        if let Some(detail) = &self.detail {
+            log::error!(
+                "request {}: {detail}",
+                request_id.as_deref().unwrap_or("(none)")
+            );
+        }
         let body = json!({
             "success": false,
-            "error": { "code": self.code, "message": self.message },
+            "error": { "code": self.code, "message": self.message, "request_id": request_id },
         });
-        (self.status, axum::Json(body)).into_response()
+        let mut r = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        r
     }
 }
 
@@ -115,6 +194,13 @@ where
 }
 
 fn rejection_error(r: JsonRejection) -> ApiError {
+    if timed_out(&r) {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "The request body stopped arriving; send it again.",
+        );
+    }
     match r.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -131,5 +217,50 @@ fn rejection_error(r: JsonRejection) -> ApiError {
             "bad_json",
             format!("The request body is not valid: {}", r.body_text()),
         ),
+    }
+}
+
+/// Whether the body stopped arriving (the body timeout of the connection server).
+fn timed_out(r: &JsonRejection) -> bool {
+    let mut e: Option<&(dyn std::error::Error + 'static)> = Some(r);
+    while let Some(err) = e {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        e = err.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_internal_error_keeps_its_detail_in_the_log_and_gives_the_request_id() {
+        let id = RequestId::next();
+        let r = REQUEST_ID
+            .scope(id.clone(), async {
+                ApiError::internal(
+                    "/data/d3kos/state/licence.json: Permission denied; task 330 panicked",
+                )
+                .into_response()
+            })
+            .await;
+        assert_eq!(r.status(), 500);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            !text.contains("/data") && !text.contains("panicked"),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["request_id"], id.as_str());
+        assert_eq!(v["error"]["code"], "internal");
+    }
+
+    #[test]
+    fn request_ids_differ() {
+        assert_ne!(RequestId::next(), RequestId::next());
     }
 }

@@ -29,6 +29,54 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     pub features: Features,
+    pub server: ServerConfig,
+}
+
+/// How long and how many: the limits that keep a crowd of slow or idle clients from
+/// taking the server down.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Seconds a client has to send a whole request head; also how long a kept-alive
+    /// connection may sit idle before its next request.
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may pause before the request is dropped.
+    pub body_timeout_secs: u64,
+    /// Seconds an answer may wait for the client to read it.
+    pub write_timeout_secs: u64,
+    /// Connections open at once from the network (lowered to fit the open-file limit).
+    pub max_connections: usize,
+    /// Connections open at once from one client (an IPv4 address, an IPv6 /64).
+    pub max_connections_per_client: usize,
+    /// Connections kept for the helm screen (http://localhost) whatever the network does.
+    pub helm_connections: usize,
+    /// Seconds open requests get to finish after SIGTERM before their connections close.
+    pub stop_timeout_secs: u64,
+    /// Names the device answers to besides its host name, HOST.local, d3kos.local and
+    /// localhost (and its own addresses). Any other Host gets 421.
+    pub host_names: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            write_timeout_secs: 30,
+            max_connections: 512,
+            max_connections_per_client: 32,
+            helm_connections: 64,
+            stop_timeout_secs: 5,
+            host_names: Vec::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// A configured number of seconds; never zero, which would mean no time at all.
+    pub fn secs(s: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(s.max(1))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,6 +140,7 @@ impl Default for Config {
             units: vec!["d3kosd.service".into()],
             max_body_bytes: 64 * 1024,
             features: Features::default(),
+            server: ServerConfig::default(),
         }
     }
 }

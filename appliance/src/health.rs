@@ -20,7 +20,22 @@ pub struct Snapshot {
     pub system: Option<SystemState>,
     /// State files that could not be read at start-up, and what was done about them.
     pub problems: Vec<String>,
+    /// The daemon itself: what it holds and the bounds it runs within.
+    pub daemon: Option<Daemon>,
     pub sampled_at: String,
+}
+
+/// The daemon's own use of the machine and the limits its service sets (`LimitNOFILE`,
+/// `MemoryMax`, `TasksMax`); a limit that is not set is `null`.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct Daemon {
+    pub rss_bytes: Option<u64>,
+    pub peak_rss_bytes: Option<u64>,
+    pub threads: Option<u64>,
+    pub open_files: Option<u64>,
+    pub open_files_limit: Option<u64>,
+    pub memory_max_bytes: Option<u64>,
+    pub tasks_max: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -204,6 +219,46 @@ impl Probe {
         out
     }
 
+    /// The daemon's own process, from /proc/self and its cgroup.
+    pub fn daemon(&self) -> Daemon {
+        let status = self.read("proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+        };
+        let open_files = std::fs::read_dir(self.root.join("proc/self/fd"))
+            .ok()
+            .map(|d| d.count() as u64);
+        let limits = self.read("proc/self/limits").unwrap_or_default();
+        let open_files_limit = limits
+            .lines()
+            .find_map(|l| l.strip_prefix("Max open files"))
+            .and_then(|r| r.split_whitespace().next()?.parse().ok());
+        // cgroup v2: one line `0::/system.slice/d3kosd.service`.
+        let cgroup = self.read("proc/self/cgroup").and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+        });
+        let limit = |file: &str| {
+            let dir = cgroup.as_ref()?;
+            self.read(&format!("sys/fs/cgroup{dir}/{file}"))?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        };
+        Daemon {
+            rss_bytes: field("VmRSS").map(|k| k * 1024),
+            peak_rss_bytes: field("VmHWM").map(|k| k * 1024),
+            threads: field("Threads"),
+            open_files,
+            open_files_limit,
+            memory_max_bytes: limit("memory.max"),
+            tasks_max: limit("pids.max"),
+        }
+    }
+
     /// Everything but the services, which come from systemd.
     pub fn sample(&mut self) -> Snapshot {
         Snapshot {
@@ -219,8 +274,37 @@ impl Probe {
             services: Vec::new(),
             system: None,
             problems: Vec::new(),
+            daemon: Some(self.daemon()),
             sampled_at: crate::api::now_rfc3339(),
         }
+    }
+}
+
+/// Samples the machine every two seconds into `out`; /api/health answers from the latest
+/// sample, so a busy client cannot make the device spawn processes.
+pub async fn sample(
+    out: std::sync::Arc<tokio::sync::RwLock<Snapshot>>,
+    units: Vec<String>,
+    problems: Vec<String>,
+) {
+    let mut probe = Probe::new("/");
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        let Ok((mut snap, probe_back)) = tokio::task::spawn_blocking(move || {
+            let s = probe.sample();
+            (s, probe)
+        })
+        .await
+        else {
+            log::error!("the health probe stopped");
+            return;
+        };
+        probe = probe_back;
+        snap.services = crate::systemd::unit_states(&units).await;
+        snap.system = crate::systemd::system_state().await;
+        snap.problems = problems.clone();
+        *out.write().await = snap;
     }
 }
 
@@ -262,6 +346,48 @@ mod tests {
         assert_eq!(s.uptime_seconds, Some(3600));
         let t = s.throttling.unwrap();
         assert!(t.under_voltage && t.throttled && !t.frequency_capped && t.occurred_since_boot);
+    }
+
+    #[test]
+    fn reads_the_daemons_own_use_and_its_service_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write(
+            r,
+            "proc/self/status",
+            "Name:\td3kosd\nVmHWM:\t   51200 kB\nVmRSS:\t   10240 kB\nThreads:\t7\n",
+        );
+        write(
+            r,
+            "proc/self/limits",
+            "Limit                     Soft Limit           Hard Limit           Units\n\
+             Max open files            4096                 4096                 files\n",
+        );
+        write(r, "proc/self/cgroup", "0::/system.slice/d3kosd.service\n");
+        write(
+            r,
+            "sys/fs/cgroup/system.slice/d3kosd.service/memory.max",
+            "536870912\n",
+        );
+        write(
+            r,
+            "sys/fs/cgroup/system.slice/d3kosd.service/pids.max",
+            "max\n",
+        );
+        write(r, "proc/self/fd/0", "");
+        write(r, "proc/self/fd/1", "");
+        assert_eq!(
+            Probe::new(r).daemon(),
+            Daemon {
+                rss_bytes: Some(10 << 20),
+                peak_rss_bytes: Some(50 << 20),
+                threads: Some(7),
+                open_files: Some(2),
+                open_files_limit: Some(4096),
+                memory_max_bytes: Some(512 << 20),
+                tasks_max: None,
+            }
+        );
     }
 
     #[test]

@@ -20,9 +20,13 @@ pub mod firstboot;
 #[cfg(feature = "daemon")]
 pub mod health;
 #[cfg(feature = "daemon")]
+pub mod http;
+#[cfg(feature = "daemon")]
 pub mod licence;
 #[cfg(feature = "daemon")]
 pub mod notify;
+#[cfg(feature = "daemon")]
+pub mod peer;
 #[cfg(feature = "daemon")]
 pub mod routes;
 #[cfg(feature = "daemon")]

@@ -55,11 +55,18 @@ fn main() -> ExitCode {
 
 fn serve(config: &Path) -> anyhow::Result<()> {
     let config = appliance::config::Config::load(config)?;
-    let state = appliance::server::AppState::load(config)?;
-    // Two workers: the device has four cores and other work to do.
-    tokio::runtime::Builder::new_multi_thread()
+    let state = appliance::http::AppState::load(config)?;
+    // Two workers: the device has four cores and other work to do. Blocking work (backups,
+    // the health probe) is capped too: it is bounded by the backup job slot, and the unit's
+    // TasksMax must never be what stops a thread from starting.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(16)
         .enable_all()
-        .build()?
-        .block_on(appliance::server::serve(state))
+        .build()?;
+    let served = runtime.block_on(appliance::server::serve(state));
+    // A backup or restore still running is cut off here as a power cut would; the next
+    // start finishes or undoes it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }

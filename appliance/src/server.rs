@@ -1,189 +1,16 @@
-//! The one HTTP server: shared state, authentication extractors, the same-origin rule for
-//! writes, panics turned into JSON, and a graceful stop.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! Assembles the daemon: the routes behind their guards and limits, the background
+//! workers of each concern, and the connection server, until SIGTERM.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{Method, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::{Mutex, RwLock};
 
 use crate::api::ApiError;
-use crate::auth::{Auth, SESSION_COOKIE};
-use crate::config::Config;
-use crate::health::{Probe, Snapshot};
-use crate::licence::Licence;
-
-pub struct AppState {
-    pub config: Config,
-    pub licence: Mutex<Licence>,
-    pub auth: Mutex<Auth>,
-    pub health: RwLock<Snapshot>,
-    pub problems: Vec<String>,
-    pub backup_jobs: crate::routes::backup::Jobs,
-}
-
-pub type Shared = Arc<AppState>;
-
-impl AppState {
-    /// Loads the state folder. Files that cannot be read are moved aside and listed in
-    /// `problems`, which the log and /api/health report.
-    pub fn load(config: Config) -> anyhow::Result<Shared> {
-        use anyhow::Context;
-        let now = crate::time::unix_now().max(0) as u64;
-        std::fs::create_dir_all(&config.state_dir).with_context(|| {
-            format!(
-                "while creating the state folder {}",
-                config.state_dir.display()
-            )
-        })?;
-        let mut problems = Vec::new();
-        // A restore cut off by a power cut is finished or undone before anything reads the
-        // state folder.
-        problems.extend(
-            crate::backup::recover(&config.backup_paths(), &config.backup.limits())
-                .into_iter()
-                .map(|line| format!("backup: {line}")),
-        );
-        let (licence, p) = Licence::load_or_create(&config.state_dir, config.tier, now)
-            .context("while loading the licence")?;
-        problems.extend(p);
-        let (auth, p) = Auth::load(&config.state_dir, &config.setup_code_file, now)
-            .context("while loading the accounts")?;
-        problems.extend(p);
-        for p in &problems {
-            log::error!("{p}");
-        }
-        Ok(Arc::new(AppState {
-            config,
-            licence: Mutex::new(licence),
-            auth: Mutex::new(auth),
-            health: RwLock::new(Snapshot::default()),
-            problems,
-            backup_jobs: Default::default(),
-        }))
-    }
-}
-
-/// The session cookie's token, if the request carries one.
-pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            c.trim()
-                .strip_prefix(SESSION_COOKIE)?
-                .strip_prefix('=')
-                .map(str::to_owned)
-        })
-}
-
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(|t| t.trim().to_owned())
-}
-
-async fn user_of(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let auth = state.auth.lock().await;
-    if let Some(t) = bearer_token(headers) {
-        return auth.token_user(&t);
-    }
-    cookie_token(headers).and_then(|t| auth.session_user(&t))
-}
-
-/// The signed-in owner; 401 otherwise.
-pub struct Owner(pub String);
-
-impl FromRequestParts<Shared> for Owner {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Shared,
-    ) -> Result<Self, Self::Rejection> {
-        user_of(state, &parts.headers)
-            .await
-            .map(Owner)
-            .ok_or_else(ApiError::unauthorized)
-    }
-}
-
-/// Whoever may read live data: anyone when the configuration allows it, else the owner.
-pub struct Reader;
-
-impl FromRequestParts<Shared> for Reader {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Shared,
-    ) -> Result<Self, Self::Rejection> {
-        if state.config.features.public_live_data || user_of(state, &parts.headers).await.is_some()
-        {
-            Ok(Reader)
-        } else {
-            Err(ApiError::unauthorized())
-        }
-    }
-}
-
-/// Writes from a browser must come from a page of this device: a page elsewhere on the
-/// marina network cannot make the owner's browser change anything (CSRF). Scripts using an
-/// API token send no Origin and are judged by their token.
-async fn same_origin(req: Request, next: Next) -> Response {
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe {
-        if let Some(origin) = req.headers().get(header::ORIGIN) {
-            let host = req
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
-            let origin = origin.to_str().unwrap_or("");
-            let ok = !host.is_empty()
-                && (origin == format!("http://{host}") || origin == format!("https://{host}"));
-            if !ok {
-                return ApiError::forbidden(format!(
-                    "Requests from {origin} may not change this device."
-                ))
-                .into_response();
-            }
-        } else if req
-            .headers()
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v != "same-origin" && v != "none")
-        {
-            return ApiError::forbidden("Requests from other sites may not change this device.")
-                .into_response();
-        }
-    }
-    let mut r = next.run(req).await;
-    let h = r.headers_mut();
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    r
-}
+use crate::http::Shared;
+use crate::http::admission::Caps;
+use crate::http::guard;
 
 async fn fallback(req: Request) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD) {
@@ -205,47 +32,30 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .map(String::as_str)
         .or_else(|| err.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
-    log::error!("a request handler panicked: {what}");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "Something went wrong inside the device; it was logged.",
-    )
-    .into_response()
+    ApiError::internal(format!("a request handler panicked: {what}")).into_response()
 }
 
-/// The whole application.
+/// The whole application. Outermost first: the request id, the Host allow-list, the
+/// same-origin rule, the body's pace and size, and panics turned into JSON.
 pub fn app(state: Shared) -> Router {
     let limit = state.config.max_body_bytes;
+    let body_timeout = crate::config::ServerConfig::secs(state.config.server.body_timeout_secs);
     crate::routes::router()
         .fallback(fallback)
-        .with_state(state)
-        .layer(middleware::from_fn(same_origin))
-        .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
-}
-
-/// Samples the machine every two seconds; /api/health answers from the latest sample, so a
-/// busy client cannot make the device spawn processes.
-pub async fn sample_health(state: Shared) {
-    let mut probe = Probe::new("/");
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        tick.tick().await;
-        let (mut snap, probe_back) = tokio::task::spawn_blocking(move || {
-            let s = probe.sample();
-            (s, probe)
-        })
-        .await
-        .expect("the health probe does not panic");
-        probe = probe_back;
-        snap.services = crate::systemd::unit_states(&state.config.units).await;
-        snap.system = crate::systemd::system_state().await;
-        snap.problems = state.problems.clone();
-        *state.health.write().await = snap;
-    }
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_timeout,
+        ))
+        .layer(middleware::from_fn(guard::same_origin))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::host_allowed,
+        ))
+        .layer(middleware::from_fn(guard::request_id))
+        .with_state(state)
 }
 
 /// Serves until SIGTERM or SIGINT, telling systemd when it is ready and that it is alive.
@@ -256,8 +66,16 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
         .with_context(|| format!("while listening on {}", state.config.listen))?;
     let addr = listener.local_addr()?;
     log::info!("listening on http://{addr}");
-    tokio::spawn(sample_health(state.clone()));
-    tokio::spawn(crate::routes::backup::scheduler(state.clone()));
+    tokio::spawn(crate::health::sample(
+        state.health.clone(),
+        state.config.units.clone(),
+        state.problems.clone(),
+    ));
+    tokio::spawn(crate::backup::schedule::run(
+        state.config.backup_paths(),
+        state.config.backup.limits(),
+        state.backup_jobs.clone(),
+    ));
     if let Some(every) = crate::notify::watchdog_interval() {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -267,10 +85,10 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
             }
         });
     }
+    let caps = Caps::for_this_process(&state.config.server);
+    let timeouts = crate::http::conn::Timeouts::of(&state.config.server);
     crate::notify::send("READY=1");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    crate::http::conn::serve(listener, app(state), caps, timeouts, shutdown()).await?;
     log::info!("stopped");
     Ok(())
 }
@@ -292,7 +110,7 @@ mod tests {
     use super::*;
 
     async fn boom() -> &'static str {
-        panic!("deliberate")
+        panic!("deliberate at /data/d3kos/state")
     }
 
     #[tokio::test]
@@ -302,7 +120,8 @@ mod tests {
             .route("/fine", axum::routing::get(|| async { "fine" }))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 panic_response,
-            ));
+            ))
+            .layer(middleware::from_fn(guard::request_id));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -325,8 +144,16 @@ mod tests {
             "{boom}"
         );
         assert!(
-            !boom.contains("deliberate"),
-            "no panic text reaches the client"
+            !boom.contains("deliberate") && !boom.contains("/data"),
+            "no panic text or path reaches the client: {boom}"
+        );
+        let id = boom
+            .lines()
+            .find_map(|l| l.strip_prefix("x-request-id: "))
+            .expect("a request id header");
+        assert!(
+            boom.contains(&format!(r#""request_id":"{id}""#)),
+            "the error names its request: {boom}"
         );
         assert!(get("/fine").await.ends_with("fine"));
     }

@@ -55,6 +55,19 @@ pub fn civil(epoch: i64) -> Civil {
     }
 }
 
+/// The Unix time of `c`, when every field is one of the calendar (no 31 February, no hour
+/// 24, no leap second).
+pub fn from_civil(c: &Civil) -> Option<i64> {
+    if !(1..=12).contains(&c.month) || c.day == 0 || c.hour > 23 || c.minute > 59 || c.second > 59 {
+        return None;
+    }
+    let days = days_from_civil(c.year, c.month, c.day);
+    if civil_from_days(days) != (c.year, c.month, c.day) {
+        return None;
+    }
+    Some(days * 86_400 + i64::from(c.hour * 3600 + c.minute * 60 + c.second))
+}
+
 /// `YYYY-MM-DD` of a Unix time.
 pub fn date(epoch: i64) -> String {
     let c = civil(epoch);
@@ -112,6 +125,23 @@ mod tests {
         assert_eq!(rfc3339(e + 3661), "2024-02-29T01:01:01Z");
         assert!(parse_date("2026-02-31").is_err());
         assert!(parse_date("2026-13-01").is_err());
+    }
+
+    #[test]
+    fn civil_times_round_trip_and_impossible_ones_are_refused() {
+        for t in [0, 1_700_000_000, EPOCH_2026_11_29 + 86_399, 253_402_300_799] {
+            assert_eq!(from_civil(&civil(t)), Some(t));
+        }
+        let c = civil(EPOCH_2026_11_29);
+        for bad in [
+            Civil { month: 13, ..c },
+            Civil { day: 31, ..c },
+            Civil { hour: 24, ..c },
+            Civil { second: 60, ..c },
+            Civil { day: 0, ..c },
+        ] {
+            assert_eq!(from_civil(&bad), None, "{bad:?}");
+        }
     }
 
     #[test]

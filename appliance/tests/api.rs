@@ -6,62 +6,11 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Daemon, Device, Reply, request};
+use common::{
+    BIN, Device, assert_error, assert_ok, create_owner, eventually, get, request, stranger, write,
+    write_from,
+};
 use serde_json::{Value, json};
-
-fn get(d: &Daemon, path: &str) -> Reply {
-    request(d.addr, "GET", path, &[], b"")
-}
-
-/// A write as the device's own page sends it.
-fn write(d: &Daemon, method: &str, path: &str, cookie: Option<&str>, body: &Value) -> Reply {
-    let origin = format!("http://{}", d.addr);
-    let mut h = vec![
-        ("Content-Type", "application/json"),
-        ("Origin", origin.as_str()),
-    ];
-    let c;
-    if let Some(cookie) = cookie {
-        c = cookie.to_owned();
-        h.push(("Cookie", &c));
-    }
-    request(d.addr, method, path, &h, body.to_string().as_bytes())
-}
-
-fn assert_ok(r: &Reply) -> Value {
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let v = r.json();
-    assert_eq!(v["success"], true);
-    assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
-    assert!(v["version"].is_string());
-    v["data"].clone()
-}
-
-fn assert_error(r: &Reply, status: u16, code: &str) {
-    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
-    let v = r.json();
-    assert_eq!(v["success"], false);
-    assert_eq!(v["error"]["code"], code);
-    assert!(!v["error"]["message"].as_str().unwrap().is_empty());
-}
-
-/// Creates the owner and returns the session cookie.
-fn create_owner(dev: &Device, d: &Daemon) -> String {
-    let r = write(
-        d,
-        "POST",
-        "/api/setup/owner",
-        None,
-        &json!({"setup_code": dev.setup_code(), "username": "skipper", "password": "harbour lights"}),
-    );
-    assert_eq!(assert_ok(&r)["username"], "skipper");
-    let cookie = r.header("set-cookie").unwrap();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
-    );
-    cookie.split(';').next().unwrap().to_owned()
-}
 
 #[test]
 fn read_endpoints_answer_from_real_state() {
@@ -339,7 +288,8 @@ fn only_one_visitor_can_create_the_owner() {
     let dev = Device::new("");
     let d = dev.start();
     assert_error(
-        &write(
+        &write_from(
+            Some(stranger(66)),
             &d,
             "POST",
             "/api/setup/owner",
@@ -347,7 +297,7 @@ fn only_one_visitor_can_create_the_owner() {
             &json!({"setup_code": "AAAA-BBBB", "username": "thief", "password": "marina wifi"}),
         ),
         403,
-        "forbidden",
+        "wrong_code",
     );
     let code = dev.setup_code();
     let results: Vec<u16> = std::thread::scope(|s| {
@@ -476,18 +426,17 @@ fn corrupt_state_is_reported_moved_aside_and_not_silently_replaced() {
         log.contains("licence.json could not be read") && log.contains("moved aside"),
         "{log}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let h = assert_ok(&get(&d, "/api/health"));
-        if h["problems"].as_array().unwrap().len() == 2 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "health does not report the problems: {h}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(
+        "health does not report the two problems",
+        Duration::from_secs(10),
+        || {
+            assert_ok(&get(&d, "/api/health"))["problems"]
+                .as_array()
+                .unwrap()
+                .len()
+                == 2
+        },
+    );
 }
 
 #[test]
@@ -517,27 +466,67 @@ fn a_bad_config_stops_the_daemon_with_the_key_named() {
 }
 
 #[test]
-fn sign_in_pauses_after_repeated_wrong_passwords() {
+fn wrong_passwords_pause_only_the_address_they_come_from() {
     let dev = Device::new("");
     let d = dev.start();
     create_owner(&dev, &d);
+    let guesser = Some(stranger(66));
     let wrong = json!({"username": "skipper", "password": "not the password"});
     for _ in 0..5 {
         assert_error(
-            &write(&d, "POST", "/api/session", None, &wrong),
+            &write_from(guesser, &d, "POST", "/api/session", None, &wrong),
             401,
             "bad_credentials",
         );
     }
+    let paused = write_from(guesser, &d, "POST", "/api/session", None, &wrong);
+    assert_error(&paused, 429, "too_many_attempts");
+    let wait: u64 = paused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    let right = json!({"username": "skipper", "password": "harbour lights"});
     assert_error(
-        &write(&d, "POST", "/api/session", None, &wrong),
+        &write_from(guesser, &d, "POST", "/api/session", None, &right),
         429,
         "too_many_attempts",
     );
-    let right = json!({"username": "skipper", "password": "harbour lights"});
-    assert_error(
-        &write(&d, "POST", "/api/session", None, &right),
-        429,
-        "too_many_attempts",
+    // The owner's phone on another address, and the helm screen, are not locked out.
+    assert_ok(&write_from(
+        Some(stranger(20)),
+        &d,
+        "POST",
+        "/api/session",
+        None,
+        &right,
+    ));
+    assert_ok(&write(&d, "POST", "/api/session", None, &right));
+}
+
+#[test]
+fn a_parallel_burst_of_guesses_is_checked_one_at_a_time() {
+    let dev = Device::new("");
+    let d = dev.start();
+    create_owner(&dev, &d);
+    let wrong = json!({"username": "skipper", "password": "not the password"});
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let d = &d;
+        let wrong = &wrong;
+        let all: Vec<_> = (0..40)
+            .map(|_| {
+                s.spawn(move || {
+                    write_from(Some(stranger(66)), d, "POST", "/api/session", None, wrong).status
+                })
+            })
+            .collect();
+        all.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let checked = statuses.iter().filter(|&&s| s == 401).count();
+    assert!(
+        (1..=5).contains(&checked),
+        "at most the free five are checked: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 429).count(),
+        40 - checked,
+        "{statuses:?}"
     );
 }

@@ -64,6 +64,8 @@ try {
 
     await step('create a backup now', async (problems) => {
       const manual = () => tab.locator('#bk-list tr', { hasText: 'Made by hand' }).count();
+      // Count once the list has loaded, not its placeholder.
+      await tab.waitForFunction(() => !document.querySelector('#bk-list').innerText.includes('loading'), null, WAIT);
       const before = await manual();
       await tab.click('#bk-create');
       await tab.locator('#backup-note', { hasText: 'made:' }).waitFor(WAIT);

@@ -132,7 +132,7 @@ fn run_in(config: &Config, paths: &Paths, command: &Command) -> Result<(), Backu
 
 fn retain(paths: &Paths, limits: &super::Limits, say: &mut dyn FnMut(String)) {
     let settings = Settings::load(paths);
-    match super::retain(paths, settings.keep, limits) {
+    match super::retain(paths, settings.keep, limits, crate::time::unix_now()) {
         Ok(gone) => {
             for id in gone {
                 say(format!("deleted {id}: more than {} backups", settings.keep));

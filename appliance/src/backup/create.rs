@@ -22,12 +22,8 @@ use super::{
 };
 use crate::crashpoint;
 
-/// Files of the state folder that never go into a backup.
-///
-/// Owner accounts stay with the device: a backup may leave the boat on a USB stick or a
-/// laptop, and a restore must not change who can sign in.
-const NEVER: &[&str] = &["accounts.json"];
-/// Marks a restore in progress; never part of the data.
+/// Marks a restore in progress; never part of the data (no `.d3kos-` name is, see
+/// [`manifest::reserved`]).
 pub(crate) const RESTORE_MARKER: &str = ".d3kos-restore.json";
 pub(crate) const PACKED_MARKER: &str = ".d3kos-packed";
 
@@ -94,7 +90,7 @@ pub(crate) fn write(
     progress: &Progress,
 ) -> Result<Created, BackupError> {
     let dir = &paths.backup_dir;
-    std::fs::create_dir_all(dir).map_err(BackupError::io(dir))?;
+    super::make_dir(dir)?;
     let id = id.clone();
     let work = dir.join(format!("{TMP_PREFIX}{id}"));
     let tmp_archive = dir.join(format!("{TMP_PREFIX}{id}{ARCHIVE_SUFFIX}"));
@@ -119,7 +115,7 @@ pub(crate) fn write(
             .sum::<u64>()
             + (1 << 20);
         super::space::ensure(dir, needed)?;
-        std::fs::create_dir(&work).map_err(BackupError::io(&work))?;
+        super::make_dir(&work)?;
         snapshot_databases(&mut items, &work)?;
         let manifest = describe(&id, source, kind, now, &items)?;
         crashpoint::reached("create: manifest made");
@@ -185,15 +181,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Item>) -> Result<(), BackupError>
             .to_str()
             .expect("UTF-8 checked")
             .to_owned();
-        // Also a copy set aside as unreadable (`accounts.json.corrupt-…`).
-        let never = NEVER
-            .iter()
-            .any(|n| name == *n || name.strip_prefix(n).is_some_and(|r| r.starts_with('.')));
-        if (dir == root && never)
-            || name.starts_with(".tmp")
-            || name == RESTORE_MARKER
-            || name == PACKED_MARKER
-        {
+        // Owner accounts stay with the device (a backup may leave the boat on a USB stick
+        // or a laptop, and a restore must not change who can sign in); the device's own
+        // bookkeeping and work in progress are not data.
+        if manifest::reserved(&rel).is_some() {
             continue;
         }
         // A database's journal and WAL are read through SQLite into its snapshot.
@@ -204,6 +195,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Item>) -> Result<(), BackupError>
             continue;
         }
         let meta = std::fs::symlink_metadata(&path).map_err(BackupError::io(&path))?;
+        let meta = heal(&path, meta)?;
         let mode = meta.permissions().mode() & 0o777;
         if meta.is_dir() {
             out.push(Item::Dir { rel, mode });
@@ -226,6 +218,33 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Item>) -> Result<(), BackupError>
         }
     }
     Ok(())
+}
+
+/// A folder the daemon cannot enter or a file it cannot read would make every backup (and
+/// the pre-restore backup of every restore) fail. Such modes came from archives restored
+/// by older versions, which took them as given; the daemon owns these files, so it gives
+/// itself its access back before reading them.
+fn heal(path: &Path, meta: std::fs::Metadata) -> Result<std::fs::Metadata, BackupError> {
+    let mode = meta.permissions().mode() & 0o777;
+    let need = if meta.is_dir() {
+        0o700
+    } else if meta.is_file() {
+        0o600
+    } else {
+        return Ok(meta);
+    };
+    let me = rustix::process::geteuid();
+    if mode & need == need || (meta.uid() != me.as_raw() && !me.is_root()) {
+        return Ok(meta);
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | need))
+        .map_err(BackupError::io(path))?;
+    log::warn!(
+        "backup: {} had mode {mode:03o}, which kept the device from reading it; it is {:03o} now",
+        path.display(),
+        mode | need
+    );
+    std::fs::symlink_metadata(path).map_err(BackupError::io(path))
 }
 
 fn is_sqlite(path: &Path) -> bool {
@@ -340,6 +359,7 @@ fn write_archive(
     progress: &Progress,
 ) -> Result<(u64, String), BackupError> {
     let file = File::create(path).map_err(BackupError::io(path))?;
+    super::set_mode(path, super::FILE_MODE)?;
     let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(8);
     let out_path = path.to_owned();
     let gzip = std::thread::spawn(move || -> Result<(u64, String), BackupError> {

@@ -99,6 +99,7 @@ impl Manifest {
             .chain(m.files.iter().map(|f| &f.path))
         {
             check_path(path)?;
+            check_reserved(path)?;
             if !seen.insert(path.as_str()) {
                 return Err(Corruption::Duplicate { path: path.clone() });
             }
@@ -171,6 +172,52 @@ pub fn check_path(path: &str) -> Result<(), Corruption> {
     }
 }
 
+/// Why `path` of the state folder is the device's own and never part of a backup's data,
+/// if it is: taken from an archive, such a file could forge the device's bookkeeping (a
+/// restore marker, the name of a pre-restore backup) or who may sign in.
+pub fn reserved(path: &str) -> Option<&'static str> {
+    let first = path.split('/').next().unwrap_or("");
+    if first == "accounts.json" || first.starts_with("accounts.json.") {
+        return Some("who may sign in is never taken from a backup");
+    }
+    let names = path.split('/');
+    for name in names {
+        if name.starts_with(".d3kos-") {
+            return Some("names starting with .d3kos- are the device's own bookkeeping");
+        }
+        if name.starts_with(".tmp") {
+            return Some("names starting with .tmp are the device's work in progress");
+        }
+    }
+    None
+}
+
+/// Refuses a path [`reserved`] for the device.
+pub fn check_reserved(path: &str) -> Result<(), Corruption> {
+    match reserved(path) {
+        Some(why) => Err(Corruption::Reserved {
+            path: path.to_owned(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The mode a restored file gets: read and write for the daemon, read for its group and
+/// others only where the original allowed it; never execute, never anything else. An
+/// archive cannot make a file the daemon itself cannot read or replace.
+pub fn file_mode(listed: u32) -> u32 {
+    0o600 | (listed & 0o044)
+}
+
+/// The mode a restored folder gets: everything for the daemon, read and enter for its
+/// group and others only where the original allowed either.
+pub fn dir_mode(listed: u32) -> u32 {
+    let group = if listed & 0o050 != 0 { 0o050 } else { 0 };
+    let other = if listed & 0o005 != 0 { 0o005 } else { 0 };
+    0o700 | group | other
+}
+
 /// The kind of data a file of the state folder is, for the manifest's item counts.
 pub fn item_kind(path: &str, is_database: bool) -> &'static str {
     if is_database {
@@ -240,6 +287,41 @@ mod tests {
         }
         check_path("boatlog/2026/log.db").unwrap();
         check_path("manuals/..hidden").unwrap();
+    }
+
+    #[test]
+    fn the_devices_own_names_are_reserved() {
+        for (p, why) in [
+            (".d3kos-packed", ".d3kos-"),
+            ("boatlog/.d3kos-restore.json", ".d3kos-"),
+            (".tmpA1b2", ".tmp"),
+            ("manuals/.tmp-upload", ".tmp"),
+            ("accounts.json", "sign in"),
+            ("accounts.json.corrupt-1", "sign in"),
+        ] {
+            let e = check_reserved(p).unwrap_err().to_string();
+            assert!(e.contains(why), "{p}: {e}");
+        }
+        for ok in [
+            "boatlog/accounts.json",
+            "manuals/d3kos-manual.pdf",
+            "config/.hidden",
+        ] {
+            check_reserved(ok).unwrap();
+        }
+    }
+
+    #[test]
+    fn restored_modes_are_normalised_never_taken_as_they_come() {
+        assert_eq!(file_mode(0o000), 0o600);
+        assert_eq!(file_mode(0o777), 0o644);
+        assert_eq!(file_mode(0o640), 0o640);
+        assert_eq!(file_mode(0o7755), 0o644);
+        assert_eq!(dir_mode(0o000), 0o700);
+        assert_eq!(dir_mode(0o600), 0o700);
+        assert_eq!(dir_mode(0o750), 0o750);
+        assert_eq!(dir_mode(0o777), 0o755);
+        assert_eq!(dir_mode(0o711), 0o755);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod create;
+pub mod jobs;
 pub mod manifest;
 pub mod media;
 pub mod read;
@@ -113,6 +114,20 @@ impl Settings {
     pub fn save(&self, paths: &Paths) -> Result<(), crate::state::StateError> {
         crate::state::save(&paths.state_dir.join(Self::FILE), self)
     }
+
+    /// What is wrong with settings an owner sent, if anything.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=100).contains(&self.keep) {
+            return Err(format!("Keep {} backups? Choose 1 to 100.", self.keep));
+        }
+        if self.hour > 23 {
+            return Err(format!(
+                "Hour {} does not exist: choose 0 to 23.",
+                self.hour
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A backup's name, checked: the only way a request can point at a backup.
@@ -128,27 +143,30 @@ impl TryFrom<String> for BackupId {
 }
 
 impl BackupId {
+    /// Checks a name: `d3kos_backup_YYYYMMDD_HHMMSS` of a real calendar time, optionally
+    /// `_N` (N of 1 to 3 digits). Works on bytes and never slices the text, so any input
+    /// gets an answer, never a panic.
     pub fn parse(given: &str) -> Result<BackupId, BackupError> {
-        let ok = given.strip_prefix(PREFIX).is_some_and(|rest| {
-            let b = rest.as_bytes();
-            let stamp = b.len() >= 15
-                && b[..8].iter().all(u8::is_ascii_digit)
-                && b[8] == b'_'
-                && b[9..15].iter().all(u8::is_ascii_digit);
-            let tail = &rest[15.min(rest.len())..];
-            stamp
-                && (tail.is_empty()
-                    || tail.strip_prefix('_').is_some_and(|n| {
-                        (1..=3).contains(&n.len()) && n.bytes().all(|c| c.is_ascii_digit())
-                    }))
-        });
-        if ok {
-            Ok(BackupId(given.to_owned()))
-        } else {
-            Err(BackupError::BadId {
-                given: given.chars().take(200).collect(),
-            })
+        let bad = || BackupError::BadId {
+            given: given.chars().take(200).collect(),
+        };
+        let b = given.strip_prefix(PREFIX).ok_or_else(bad)?.as_bytes();
+        let digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
+        if b.len() < 15 || !digits(&b[..8]) || b[8] != b'_' || !digits(&b[9..15]) {
+            return Err(bad());
         }
+        match &b[15..] {
+            [] => {}
+            [b'_', n @ ..] if (1..=3).contains(&n.len()) && digits(n) => {}
+            _ => return Err(bad()),
+        }
+        stamp_time(b).ok_or_else(bad)?;
+        Ok(BackupId(given.to_owned()))
+    }
+
+    /// The UTC time the id names.
+    pub fn unix(&self) -> i64 {
+        stamp_time(&self.0.as_bytes()[PREFIX.len()..]).expect("a parsed id names a real time")
     }
 
     /// The id for a backup made at `unix` UTC, with `_2`, `_3`, … when that second is taken.
@@ -167,6 +185,19 @@ impl BackupId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The time of `YYYYMMDD_HHMMSS` at the start of `b` (ASCII digits, checked by the caller).
+fn stamp_time(b: &[u8]) -> Option<i64> {
+    let num = |d: &[u8]| d.iter().fold(0u32, |n, c| n * 10 + u32::from(c - b'0'));
+    crate::time::from_civil(&crate::time::Civil {
+        year: i64::from(num(&b[0..4])),
+        month: num(&b[4..6]),
+        day: num(&b[6..8]),
+        hour: num(&b[9..11]),
+        minute: num(&b[11..13]),
+        second: num(&b[13..15]),
+    })
 }
 
 impl std::fmt::Display for BackupId {
@@ -201,6 +232,13 @@ pub enum Corruption {
     NewerFormat { found: u32, supported: u32 },
     #[error("it holds `{path}`, which a restore may not write: {why}")]
     UnsafePath { path: String, why: &'static str },
+    #[error("it holds `{path}`, a name the device keeps for itself: {why}")]
+    Reserved { path: String, why: &'static str },
+    #[error(
+        "it is dated {dated}, more than a day after this device's clock ({now}): check the \
+         date and time in Settings, then upload it again"
+    )]
+    Future { dated: String, now: String },
     #[error("it holds {what} at `{path}`: backups hold only files and folders")]
     Entry { path: String, what: &'static str },
     #[error("`{path}` has mode {mode:o}: setuid, setgid and sticky bits are refused")]
@@ -425,7 +463,7 @@ pub struct Lock(#[allow(dead_code)] File);
 
 impl Lock {
     pub fn take(paths: &Paths) -> Result<Lock, BackupError> {
-        std::fs::create_dir_all(&paths.backup_dir).map_err(BackupError::io(&paths.backup_dir))?;
+        make_dir(&paths.backup_dir)?;
         let path = paths.backup_dir.join(LOCK_NAME);
         let f = File::options()
             .create(true)
@@ -585,6 +623,14 @@ pub fn upload_path(paths: &Paths) -> PathBuf {
     ))
 }
 
+/// Creates the file an upload streams into, in the backup folder, [`FILE_MODE`].
+pub fn upload_file(paths: &Paths, tmp: &Path) -> Result<File, BackupError> {
+    make_dir(&paths.backup_dir)?;
+    let f = File::create(tmp).map_err(BackupError::io(tmp))?;
+    set_mode(tmp, FILE_MODE)?;
+    Ok(f)
+}
+
 /// Checks an uploaded archive whole, as a restore would, and lists it under the id its
 /// manifest names, with a checksum file made from its bytes. The upload is removed when
 /// it is refused.
@@ -592,14 +638,28 @@ pub fn accept_upload(
     paths: &Paths,
     upload: &Path,
     limits: &Limits,
+    now: i64,
 ) -> Result<(BackupId, Manifest), BackupError> {
     let result = (|| {
         let label = BackupId("the uploaded file".to_owned());
         let (m, sha256) = read::read(upload, &label, None, limits, &mut read::Discard(None))?;
-        let id = BackupId::parse(&m.name).map_err(|_| BackupError::Corrupt {
+        let corrupt = |reason| BackupError::Corrupt {
             id: label.to_string(),
-            reason: Corruption::BadManifest(format!("`{}` is not a backup id", m.name)),
+            reason,
+        };
+        let id = BackupId::parse(&m.name).map_err(|_| {
+            corrupt(Corruption::BadManifest(format!(
+                "`{}` is not a backup id",
+                m.name.chars().take(200).collect::<String>()
+            )))
         })?;
+        // An id far ahead would count as the newest backup for ever.
+        if id.unix() > now + FUTURE_SLACK {
+            return Err(corrupt(Corruption::Future {
+                dated: crate::time::rfc3339(id.unix()),
+                now: crate::time::rfc3339(now),
+            }));
+        }
         let _lock = Lock::take(paths)?;
         if paths.archive(&id).exists() {
             return Err(BackupError::Exists { id });
@@ -620,6 +680,10 @@ pub fn accept_upload(
     result
 }
 
+/// How far ahead of the device's clock a backup may be dated: clocks differ, and a Pi has
+/// no battery clock.
+const FUTURE_SLACK: i64 = 86_400;
+
 /// Limits on what a backup may unpack to.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -627,9 +691,18 @@ pub struct Limits {
 }
 
 /// Deletes the oldest backups beyond `keep`, never the newest one that verifies. Returns
-/// the ids deleted.
-pub fn retain(paths: &Paths, keep: u32, limits: &Limits) -> Result<Vec<BackupId>, BackupError> {
+/// the ids deleted. Backups dated more than a day after `now` are left out of the count
+/// and never deleted: put there by hand, or by a clock that was wrong, they would
+/// otherwise rank as the newest for ever, or be the first deleted after a clock set
+/// back.
+pub fn retain(
+    paths: &Paths,
+    keep: u32,
+    limits: &Limits,
+    now: i64,
+) -> Result<Vec<BackupId>, BackupError> {
     let mut all = ids(&paths.backup_dir)?;
+    all.retain(|id| id.unix() <= now + FUTURE_SLACK);
     all.sort_by(|a, b| b.cmp(a));
     let keep = keep.max(1) as usize;
     if all.len() <= keep {
@@ -735,6 +808,7 @@ pub fn sha256_file(path: &Path) -> Result<String, BackupError> {
 /// Writes `ID.tar.gz.sha256` in the form `sha256sum -c` reads.
 fn write_sidecar(path: &Path, id: &BackupId, sha256: &str) -> Result<(), BackupError> {
     let mut f = File::create(path).map_err(BackupError::io(path))?;
+    set_mode(path, FILE_MODE)?;
     writeln!(f, "{sha256}  {id}{ARCHIVE_SUFFIX}").map_err(BackupError::io(path))?;
     f.sync_all().map_err(BackupError::io(path))
 }
@@ -767,6 +841,37 @@ pub(crate) fn adopt(path: &Path, like: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
+/// Backup archives and their checksum files: written by the daemon, readable by its group.
+pub(crate) const FILE_MODE: u32 = 0o640;
+/// Folders the backups make.
+pub(crate) const DIR_MODE: u32 = 0o750;
+
+/// Makes `dir` and its parents, each new one [`DIR_MODE`] whatever the umask.
+pub(crate) fn make_dir(dir: &Path) -> Result<(), BackupError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        make_dir(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => set_mode(dir, DIR_MODE),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(BackupError::io(dir)(e)),
+    }
+}
+
+/// Sets `mode` on what the daemon made, whatever the umask. A file system without Unix
+/// modes (FAT on a USB drive) refuses with EPERM and keeps its own: that is no error.
+pub(crate) fn set_mode(path: &Path, mode: u32) -> Result<(), BackupError> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
+        Err(e) => Err(BackupError::io(path)(e)),
+    }
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), BackupError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -789,7 +894,26 @@ mod tests {
             "d3kos_backup_20261129_083000_",
             "d3kos_backup_20261129_083000_1234",
             "d3kos_backup_20261129_08300a",
+            "d3kos_backup_20261329_083000",
+            "d3kos_backup_20260230_083000",
+            "d3kos_backup_20261129_246000",
+            "d3kos_backup_20261129_083060",
             "",
+        ] {
+            let e = BackupId::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("never by a path"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_id_with_a_multibyte_character_at_byte_15_is_refused_not_panicked() {
+        for bad in [
+            "d3kos_backup_xxxxxxxxxxxxxx\u{e9}",
+            "d3kos_backup_20261129_08300\u{e9}",
+            "d3kos_backup_20261129_083000\u{e9}",
+            "d3kos_backup_20261129_083000_\u{e9}",
+            "d3kos_backup_\u{1F6A2}\u{1F6A2}\u{1F6A2}\u{1F6A2}",
+            "d3kos_backup_",
         ] {
             let e = BackupId::parse(bad).unwrap_err().to_string();
             assert!(e.contains("never by a path"), "{bad}: {e}");
@@ -806,5 +930,6 @@ mod tests {
             BackupId::at(1_795_941_000, 3).as_str(),
             "d3kos_backup_20261129_083000_3"
         );
+        assert_eq!(BackupId::at(1_795_941_000, 3).unix(), 1_795_941_000);
     }
 }

@@ -5,19 +5,27 @@
 //! README.txt; then only folders and regular files under data/, each listed in the
 //! manifest with its size (checked from the tar header, before the body is read, so a
 //! member claiming gigabytes is refused at once) and sha256; no links, devices, FIFOs,
-//! setuid, setgid or sticky bits, absolute paths or `..`; nothing listed may be missing;
-//! the gzip stream must be whole; and the file must match its checksum file.
+//! setuid, setgid or sticky bits, absolute paths, `..` or names the device keeps for
+//! itself; nothing listed may be missing; after the tar end only zeros, and at most
+//! [`MAX_TAIL`] of them; the gzip stream must be whole and nothing may follow it; and the
+//! file must match its checksum file. Modes are never taken as the archive gives them:
+//! the sink gets them normalised ([`manifest::file_mode`], [`manifest::dir_mode`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{self, DATA_DIR, MANIFEST_NAME, MAX_MANIFEST_BYTES, README_NAME};
 use super::{BackupError, BackupId, Corruption, Limits, Manifest};
+
+/// Zero bytes allowed after the tar end marker: the second end block and the padding of
+/// the last record (GNU tar pads to 10 KiB records; 1 MiB covers any blocking factor in
+/// use). More is not a backup but a decompression bomb.
+pub const MAX_TAIL: u64 = 1 << 20;
 
 /// Where the members of a checked archive go.
 pub trait Sink {
@@ -135,12 +143,24 @@ pub fn read(
     limits: &Limits,
     sink: &mut dyn Sink,
 ) -> Result<(Manifest, String), BackupError> {
+    let f = File::open(path).map_err(BackupError::io(path))?;
+    read_from(f, path, id, expected_sha256, limits, sink)
+}
+
+/// [`read`] of an archive that `file` streams; `path` names it in errors.
+pub fn read_from(
+    file: impl Read,
+    path: &Path,
+    id: &BackupId,
+    expected_sha256: Option<&str>,
+    limits: &Limits,
+    sink: &mut dyn Sink,
+) -> Result<(Manifest, String), BackupError> {
     let corrupt = |reason| BackupError::Corrupt {
         id: id.to_string(),
         reason,
     };
-    let f = File::open(path).map_err(BackupError::io(path))?;
-    let mut raw = Hashing::new(BufReader::with_capacity(1 << 20, f));
+    let mut raw = BufReader::with_capacity(1 << 20, Hashing::new(file));
     let manifest = match read_members(&mut raw, limits, sink) {
         Ok(m) => m,
         Err(Failure::Other(e)) => return Err(e),
@@ -148,20 +168,35 @@ pub fn read(
             // A file that does not match its checksum was damaged or changed as a whole;
             // that is the cause to report, not the first symptom the reader tripped on.
             if let Some(expected) = expected_sha256 {
-                if std::io::copy(&mut raw, &mut std::io::sink()).is_ok() && raw.hex() != expected {
+                if std::io::copy(&mut raw, &mut std::io::sink()).is_ok()
+                    && raw.get_ref().hex() != expected
+                {
                     return Err(corrupt(Corruption::Checksum {
                         expected: expected.to_owned(),
-                        found: raw.hex(),
+                        found: raw.get_ref().hex(),
                     }));
                 }
             }
             return Err(corrupt(reason));
         }
     };
-    // The rest of the file (tar padding after the end blocks, the gzip trailer) counts
-    // toward the checksum too.
-    std::io::copy(&mut raw, &mut std::io::sink()).map_err(BackupError::io(path))?;
-    let found = raw.hex();
+    // The gzip stream has ended: nothing may follow it (a second gzip member, appended
+    // bytes), and the whole file has been hashed.
+    let left = raw.fill_buf().map_err(BackupError::io(path))?.len();
+    if left > 0 {
+        let _ = std::io::copy(&mut raw, &mut std::io::sink());
+        let found = raw.get_ref().hex();
+        if let Some(expected) = expected_sha256.filter(|e| *e != found) {
+            return Err(corrupt(Corruption::Checksum {
+                expected: expected.to_owned(),
+                found,
+            }));
+        }
+        return Err(corrupt(Corruption::Gzip(
+            "bytes follow the end of its gzip stream".into(),
+        )));
+    }
+    let found = raw.get_ref().hex();
     if let Some(expected) = expected_sha256 {
         if found != expected {
             return Err(corrupt(Corruption::Checksum {
@@ -193,7 +228,7 @@ impl From<BackupError> for Failure {
     }
 }
 
-fn read_members<R: Read>(
+fn read_members<R: BufRead>(
     raw: &mut R,
     limits: &Limits,
     sink: &mut dyn Sink,
@@ -220,7 +255,11 @@ fn read_members<R: Read>(
             .iter()
             .map(|f| (f.path.as_str(), f))
             .collect();
-        let dirs: BTreeSet<&str> = manifest.dirs.iter().map(|d| d.path.as_str()).collect();
+        let dirs: BTreeMap<&str, u32> = manifest
+            .dirs
+            .iter()
+            .map(|d| (d.path.as_str(), d.mode))
+            .collect();
         let mut seen = BTreeSet::new();
         let mut readme_allowed = true;
         for entry in entries {
@@ -249,6 +288,7 @@ fn read_members<R: Read>(
                 return Err(Corruption::Unexpected { member: name }.into());
             };
             manifest::check_path(rel)?;
+            manifest::check_reserved(rel)?;
             let header = entry.header();
             let what = match header.entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => None,
@@ -282,13 +322,13 @@ fn read_members<R: Read>(
                 .into());
             }
             if header.entry_type() == tar::EntryType::Directory {
-                if !dirs.contains(rel) {
+                let Some(listed) = dirs.get(rel) else {
                     return Err(Corruption::Unlisted {
                         path: rel.to_owned(),
                     }
                     .into());
-                }
-                sink.dir(rel, mode)?;
+                };
+                sink.dir(rel, manifest::dir_mode(*listed))?;
                 continue;
             }
             let Some(listed) = files.get(rel) else {
@@ -307,7 +347,12 @@ fn read_members<R: Read>(
                 .into());
             }
             let mut body = Hashing::new(&mut entry);
-            sink.file(rel, listed.mode, listed.mtime, &mut body)?;
+            sink.file(
+                rel,
+                manifest::file_mode(listed.mode),
+                listed.mtime,
+                &mut body,
+            )?;
             if body.count != size {
                 return Err(Corruption::Size {
                     path: rel.to_owned(),
@@ -341,8 +386,9 @@ fn read_members<R: Read>(
         manifest
     };
     // The tar end blocks leave the gzip stream unfinished; reading it to its end checks
-    // the gzip trailer (CRC and length), and nothing but tar padding may be left.
+    // the gzip trailer (CRC and length), and nothing but a little tar padding may be left.
     let mut tail = [0u8; 64 << 10];
+    let mut zeros = 0u64;
     loop {
         let n = gz.read(&mut tail).map_err(|e| stream_error(&e))?;
         if n == 0 {
@@ -350,6 +396,13 @@ fn read_members<R: Read>(
         }
         if tail[..n].iter().any(|&b| b != 0) {
             return Err(Corruption::Tar("data follows the end of the archive".into()).into());
+        }
+        zeros += n as u64;
+        if zeros > MAX_TAIL {
+            return Err(Corruption::Tar(format!(
+                "more than {MAX_TAIL} bytes of padding follow the end of the archive"
+            ))
+            .into());
         }
     }
     Ok(manifest)

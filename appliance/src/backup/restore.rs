@@ -155,6 +155,8 @@ fn stage(
     let tmp = paths.staging_tmp();
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir(&tmp).map_err(BackupError::io(&tmp))?;
+    // It becomes the state folder.
+    super::set_mode(&tmp, super::DIR_MODE)?;
     crate::state::save(&tmp.join(RESTORE_MARKER), marker)?;
     let staging = paths.staging();
     std::fs::rename(&tmp, &staging).map_err(BackupError::io(&staging))?;
@@ -257,7 +259,9 @@ fn settle(paths: &Paths) -> Result<(), BackupError> {
 
 /// Packs the data a restore replaced into a pre-restore backup, then removes it. The id is
 /// chosen and written down first, so a pack cut off and done again makes one backup, not
-/// two.
+/// two. An archive already under the written id counts as that pack only if it is the
+/// pre-restore backup of that name: the replaced data is never removed on the word of a
+/// file alone.
 fn pack_previous(paths: &Paths, now: i64) -> Result<Option<BackupId>, BackupError> {
     let previous = paths.previous();
     if !previous.exists() {
@@ -266,7 +270,13 @@ fn pack_previous(paths: &Paths, now: i64) -> Result<Option<BackupId>, BackupErro
     let packed = previous.join(PACKED_MARKER);
     let chosen = std::fs::read_to_string(&packed)
         .ok()
-        .and_then(|name| BackupId::parse(name.trim()).ok());
+        .and_then(|name| BackupId::parse(name.trim()).ok())
+        .filter(|id| {
+            let archive = paths.archive(id);
+            !archive.exists()
+                || read::manifest_of(&archive)
+                    .is_ok_and(|m| m.kind == Kind::PreRestore && m.name == id.as_str())
+        });
     let id = match chosen {
         Some(id) => id,
         None => {
@@ -417,4 +427,44 @@ impl Sink for Extract<'_> {
 
 fn sync_parent(path: &Path) -> Result<(), BackupError> {
     sync_dir(path.parent().unwrap_or(Path::new("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packed_marker_naming_another_backup_never_discards_the_replaced_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            state_dir: dir.path().join("state"),
+            backup_dir: dir.path().join("backups"),
+        };
+        std::fs::create_dir_all(paths.state_dir.join("boatlog")).unwrap();
+        std::fs::write(paths.state_dir.join("boatlog/log.txt"), "an older day").unwrap();
+        let t0 = 1_795_941_000;
+        let other =
+            super::super::create::create(&paths, Kind::Manual, t0, &Progress::default()).unwrap();
+        // The data a restore replaced, with a marker that names the unrelated backup (as an
+        // archive could once carry one in).
+        let previous = paths.previous();
+        std::fs::create_dir_all(previous.join("boatlog")).unwrap();
+        std::fs::write(previous.join("boatlog/log.txt"), "what was replaced").unwrap();
+        std::fs::write(previous.join(PACKED_MARKER), other.id.as_str()).unwrap();
+        let packed = pack_previous(&paths, t0 + 60).unwrap().unwrap();
+        assert_ne!(
+            packed, other.id,
+            "the unrelated backup is not taken for the pack"
+        );
+        assert!(!previous.exists());
+        let m = read::manifest_of(&paths.archive(&packed)).unwrap();
+        assert_eq!(m.kind, Kind::PreRestore);
+        assert!(m.files.iter().any(|f| f.path == "boatlog/log.txt"));
+        let limits = Limits {
+            max_total_bytes: 1 << 30,
+        };
+        for id in [&packed, &other.id] {
+            super::super::verify(&paths, id, &limits, &Progress::default()).unwrap();
+        }
+    }
 }

@@ -1,8 +1,11 @@
 //! Automatic backups: daily or weekly at the owner's hour, driven by the daemon's own
 //! scheduler with a clock passed in, so tests move time instead of waiting for it.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
+use super::jobs::Jobs;
 use super::{BackupError, Kind, LastResult, Limits, Paths, Settings};
 
 const STATE_NAME: &str = ".schedule.json";
@@ -58,7 +61,7 @@ pub fn tick(
         .flatten()
         .unwrap_or_default();
     let save = |at: i64| {
-        let _ = std::fs::create_dir_all(&paths.backup_dir);
+        let _ = super::make_dir(&paths.backup_dir);
         let state = ScheduleState { last_run: Some(at) };
         if let Err(e) = crate::state::save(&file, &state) {
             log::warn!("the backup schedule state was not saved: {e}");
@@ -78,11 +81,35 @@ pub fn tick(
     let result = super::create::create(paths, Kind::Scheduled, now, &super::Progress::default());
     super::record_result(paths, &LastResult::of(&result, Kind::Scheduled, now));
     if result.is_ok() {
-        if let Err(e) = super::retain(paths, settings.keep, limits) {
+        if let Err(e) = super::retain(paths, settings.keep, limits, now) {
             log::warn!("backup retention: {e}");
         }
     }
     Some(result)
+}
+
+/// The daemon's scheduler: looks at the clock every minute, and makes the scheduled backup
+/// when one is due and no other backup job runs.
+pub async fn run(paths: Paths, limits: Limits, jobs: Arc<Jobs>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let Ok((_job, _)) = jobs.start("create") else {
+            continue;
+        };
+        let paths = paths.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let settings = Settings::load(&paths);
+            self::tick(&paths, &settings, &limits, crate::time::unix_now()).map(|r| r.map(|c| c.id))
+        })
+        .await;
+        match done {
+            Ok(Some(Ok(id))) => log::info!("scheduled backup {id} made"),
+            Ok(Some(Err(e))) => log::error!("scheduled backup failed: {e}"),
+            Ok(None) => {}
+            Err(e) => log::error!("the backup scheduler stopped: {e}"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! Backup & Restore: `/api/backup/…`. Backups are named by id only; every route is the
 //! owner's; one create, restore, verify or upload runs at a time and reports its progress.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -12,11 +10,11 @@ use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiError, Body, Data};
+use crate::backup::jobs::{JobGuard, Jobs};
 use crate::backup::{
     self, BackupError, BackupId, Kind, LastResult, Listed, Paths, Progress, Settings, media,
-    schedule,
 };
-use crate::server::{Owner, Shared};
+use crate::http::{Owner, Shared};
 
 pub fn routes() -> Router<Shared> {
     Router::new()
@@ -35,51 +33,21 @@ pub fn routes() -> Router<Shared> {
         )
 }
 
-/// The one backup job that may run, with its progress.
-#[derive(Default)]
-pub struct Jobs(std::sync::Mutex<Option<Running>>);
-
-#[derive(Clone, Serialize)]
-pub struct Running {
+/// Takes the daemon's one backup job slot, or says what holds it.
+fn start<'a>(
+    jobs: &'a Jobs,
     what: &'static str,
-    #[serde(skip)]
-    progress: Arc<Progress>,
+) -> Result<(JobGuard<'a>, std::sync::Arc<Progress>), ApiError> {
+    jobs.start(what).map_err(|running| {
+        ApiError::conflict(format!(
+            "A backup {} is running; try again when it has finished.",
+            running.what
+        ))
+    })
 }
 
-struct JobGuard<'a>(&'a Jobs);
-
-impl Drop for JobGuard<'_> {
-    fn drop(&mut self) {
-        *self.0.0.lock().expect("the job lock is never poisoned") = None;
-    }
-}
-
-impl Jobs {
-    fn start(&self, what: &'static str) -> Result<(JobGuard<'_>, Arc<Progress>), ApiError> {
-        let mut slot = self.0.lock().expect("the job lock is never poisoned");
-        if let Some(r) = slot.as_ref() {
-            return Err(ApiError::conflict(format!(
-                "A backup {} is running; try again when it has finished.",
-                r.what
-            )));
-        }
-        let progress = Arc::new(Progress::default());
-        *slot = Some(Running {
-            what,
-            progress: progress.clone(),
-        });
-        Ok((JobGuard(self), progress))
-    }
-
-    fn current(&self) -> Option<Running> {
-        self.0
-            .lock()
-            .expect("the job lock is never poisoned")
-            .clone()
-    }
-}
-
-/// The HTTP answer for each backup error.
+/// The HTTP answer for each backup error. Messages name backups by id and archive members
+/// by their path inside the archive, never a path on the device.
 pub fn api_error(e: BackupError) -> ApiError {
     let message = format!("{e}.");
     match e {
@@ -89,14 +57,28 @@ pub fn api_error(e: BackupError) -> ApiError {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "backup_invalid", message)
         }
         BackupError::Busy | BackupError::Exists { .. } => ApiError::conflict(message),
-        BackupError::Changed { .. } => ApiError::new(StatusCode::CONFLICT, "changed", message),
-        BackupError::NoSpace { .. } | BackupError::Full { .. } => {
-            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "no_space", message)
-        }
-        e => {
-            log::error!("backup: {e}");
-            ApiError::internal(message)
-        }
+        BackupError::Changed { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "changed",
+            "A file changed while it was being backed up: nothing was kept. Try again.",
+        ),
+        BackupError::NoSpace {
+            needed, available, ..
+        } => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "no_space",
+            format!(
+                "{available} bytes are free where the backup goes but {needed} are needed: \
+                 nothing was changed. Delete old backups or exports to make room."
+            ),
+        ),
+        BackupError::Full { .. } => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "no_space",
+            "The disk filled up while the backup was written: nothing was changed. Delete old \
+             backups or exports to make room.",
+        ),
+        e => ApiError::internal(format!("backup: {e}")),
     }
 }
 
@@ -175,7 +157,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::internal(format!("The backup task stopped: {e}")))?
+        .map_err(|e| ApiError::internal(format!("the backup task stopped: {e}")))?
         .map_err(api_error)
 }
 
@@ -259,7 +241,7 @@ async fn create(
     Query(at): Query<Where>,
 ) -> Result<Data<CreatedAnswer>, ApiError> {
     let paths = paths_for(&s, at.destination.as_deref(), true)?;
-    let (_job, progress) = s.backup_jobs.start("create")?;
+    let (_job, progress) = start(&s.backup_jobs, "create")?;
     let home = s.config.backup_paths();
     let limits = s.config.backup.limits();
     let answer = blocking(move || {
@@ -268,7 +250,7 @@ async fn create(
         backup::record_result(&home, &LastResult::of(&result, Kind::Manual, now));
         let c = result?;
         let keep = Settings::load(&home).keep;
-        let deleted = backup::retain(&paths, keep, &limits).unwrap_or_else(|e| {
+        let deleted = backup::retain(&paths, keep, &limits, now).unwrap_or_else(|e| {
             log::warn!("backup retention: {e}");
             Vec::new()
         });
@@ -287,9 +269,9 @@ async fn create(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ById {
-    id: String,
-    destination: Option<String>,
+pub struct ById {
+    pub id: String,
+    pub destination: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -307,7 +289,7 @@ async fn verify(
 ) -> Result<Data<Verified>, ApiError> {
     let id = BackupId::parse(&req.id).map_err(api_error)?;
     let paths = paths_for(&s, req.destination.as_deref(), false)?;
-    let (_job, progress) = s.backup_jobs.start("verify")?;
+    let (_job, progress) = start(&s.backup_jobs, "verify")?;
     let limits = s.config.backup.limits();
     let m = blocking({
         let id = id.clone();
@@ -329,14 +311,15 @@ async fn restore(
 ) -> Result<Data<backup::restore::Restored>, ApiError> {
     let id = BackupId::parse(&req.id).map_err(api_error)?;
     let paths = paths_for(&s, req.destination.as_deref(), false)?;
-    let (_job, progress) = s.backup_jobs.start("restore")?;
+    let (_job, progress) = start(&s.backup_jobs, "restore")?;
+    // The daemon's own writers of the state folder wait until the swap is done; signing in
+    // and reading do not.
+    let writes = s.writes.clone().write_owned().await;
     let state = s.clone();
     let restored = blocking(move || {
+        let _writes = writes;
         let home = state.config.backup_paths();
         let limits = state.config.backup.limits();
-        // The daemon's own writers of the state folder wait until the swap is done.
-        let _accounts = state.auth.blocking_lock();
-        let mut licence = state.licence.blocking_lock();
         let now = crate::time::unix_now();
         let r = backup::restore::restore(
             &paths,
@@ -352,11 +335,11 @@ async fn restore(
             state.config.tier,
             now.max(0) as u64,
         ) {
-            Ok((l, _)) => *licence = l,
+            Ok((l, _)) => *state.licence.blocking_lock() = l,
             Err(e) => log::error!("the restored licence could not be read: {e}"),
         }
         let keep = Settings::load(&home).keep;
-        if let Err(e) = backup::retain(&home, keep, &limits) {
+        if let Err(e) = backup::retain(&home, keep, &limits, now) {
             log::warn!("backup retention: {e}");
         }
         Ok(r)
@@ -390,18 +373,8 @@ async fn set_settings(
     _owner: Owner,
     Body(new): Body<Settings>,
 ) -> Result<Data<Settings>, ApiError> {
-    if !(1..=100).contains(&new.keep) {
-        return Err(ApiError::bad_request(format!(
-            "Keep {} backups? Choose 1 to 100.",
-            new.keep
-        )));
-    }
-    if new.hour > 23 {
-        return Err(ApiError::bad_request(format!(
-            "Hour {} does not exist: choose 0 to 23.",
-            new.hour
-        )));
-    }
+    new.check().map_err(ApiError::bad_request)?;
+    let _writing = s.writing()?;
     new.save(&s.config.backup_paths())
         .map_err(|e| ApiError::storage(&e))?;
     Ok(Data(new))
@@ -469,16 +442,14 @@ async fn upload(
 ) -> Result<Data<Uploaded>, ApiError> {
     use http_body_util::BodyExt;
     use tokio::io::AsyncWriteExt;
-    let (_job, _) = s.backup_jobs.start("upload")?;
+    let (_job, _) = start(&s.backup_jobs, "upload")?;
     let paths = s.config.backup_paths();
     let limit = s.config.backup.max_upload_bytes;
-    tokio::fs::create_dir_all(&paths.backup_dir)
-        .await
-        .map_err(|e| api_error(BackupError::io(&paths.backup_dir)(e)))?;
     let tmp = backup::upload_path(&paths);
-    let mut file = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(|e| api_error(BackupError::io(&tmp)(e)))?;
+    let mut file = {
+        let (paths, tmp) = (paths.clone(), tmp.clone());
+        tokio::fs::File::from_std(blocking(move || backup::upload_file(&paths, &tmp)).await?)
+    };
     let cleanup = |e: ApiError| {
         let _ = std::fs::remove_file(&tmp);
         e
@@ -512,7 +483,8 @@ async fn upload(
     drop(file);
     let limits = s.config.backup.limits();
     let tmp2 = tmp.clone();
-    let (id, m) = blocking(move || backup::accept_upload(&paths, &tmp2, &limits))
+    let now = crate::time::unix_now();
+    let (id, m) = blocking(move || backup::accept_upload(&paths, &tmp2, &limits, now))
         .await
         .map_err(cleanup)?;
     Ok(Data(Uploaded {
@@ -521,29 +493,4 @@ async fn upload(
         files: m.file_count(),
         total_bytes: m.total_bytes,
     }))
-}
-
-/// The daemon's scheduler: looks at the clock every minute.
-pub async fn scheduler(state: Shared) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    loop {
-        tick.tick().await;
-        let Ok((_job, _)) = state.backup_jobs.start("create") else {
-            continue;
-        };
-        let paths = state.config.backup_paths();
-        let limits = state.config.backup.limits();
-        let done = tokio::task::spawn_blocking(move || {
-            let settings = Settings::load(&paths);
-            schedule::tick(&paths, &settings, &limits, crate::time::unix_now())
-                .map(|r| r.map(|c| c.id))
-        })
-        .await;
-        match done {
-            Ok(Some(Ok(id))) => log::info!("scheduled backup {id} made"),
-            Ok(Some(Err(e))) => log::error!("scheduled backup failed: {e}"),
-            Ok(None) => {}
-            Err(e) => log::error!("the backup scheduler stopped: {e}"),
-        }
-    }
 }

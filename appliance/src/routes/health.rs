@@ -6,7 +6,7 @@ use axum::routing::get;
 
 use crate::api::{ApiError, Data};
 use crate::health::Snapshot;
-use crate::server::{Reader, Shared};
+use crate::http::{Reader, Shared};
 
 pub fn routes() -> Router<Shared> {
     Router::new().route("/api/health", get(health))

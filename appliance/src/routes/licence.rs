@@ -6,8 +6,8 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use crate::api::{ApiError, Body, Data};
+use crate::http::{Owner, Shared};
 use crate::licence::LicenceInfo;
-use crate::server::{Owner, Shared};
 
 pub fn routes() -> Router<Shared> {
     Router::new()
@@ -22,8 +22,8 @@ async fn info(State(s): State<Shared>) -> Data<LicenceInfo> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SetTier {
-    tier: u8,
+pub struct SetTier {
+    pub tier: u8,
 }
 
 /// Changes the tier (the owner applying a licence). The installation id never changes.
@@ -38,6 +38,7 @@ async fn set_tier(
             req.tier
         )));
     }
+    let _writing = s.writing()?;
     let mut l = s.licence.lock().await;
     let mut next = l.clone();
     next.tier = req.tier;

@@ -8,7 +8,7 @@ pub mod version;
 
 use axum::Router;
 
-use crate::server::Shared;
+use crate::http::Shared;
 
 pub fn router() -> Router<Shared> {
     Router::new()

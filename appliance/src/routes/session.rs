@@ -1,23 +1,57 @@
-//! Owner setup, signing in and out, and API tokens for scripts.
-
-use std::time::Instant;
+//! Owner setup, signing in and out, and API tokens for scripts: `/api/session`,
+//! `/api/setup/owner`, `/api/tokens`.
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiError, Body, Data};
-use crate::auth::{self, SESSION_COOKIE, SESSION_LIFETIME};
-use crate::server::{Owner, Shared, cookie_token};
+use crate::auth::{AuthError, SESSION_COOKIE, SESSION_LIFETIME, TokenInfo};
+use crate::http::extract::cookie_token;
+use crate::http::{Client, Owner, Shared};
 
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/api/session", get(status).post(sign_in).delete(sign_out))
         .route("/api/setup/owner", post(create_owner))
-        .route("/api/tokens", post(create_token))
+        .route("/api/tokens", get(list_tokens).post(create_token))
+        .route("/api/tokens/{id}", delete(revoke_token))
+}
+
+/// The HTTP answer for each account error.
+fn api_error(e: AuthError) -> ApiError {
+    let retry = e.retry_after();
+    let message = sentence(&e.to_string());
+    let (status, code) = match &e {
+        AuthError::OwnerExists | AuthError::TokenExists(_) => (StatusCode::CONFLICT, "conflict"),
+        AuthError::WrongCode => (StatusCode::FORBIDDEN, "wrong_code"),
+        AuthError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+        AuthError::BadUsername
+        | AuthError::ShortPassword
+        | AuthError::LongPassword
+        | AuthError::TokenName => (StatusCode::BAD_REQUEST, "bad_request"),
+        AuthError::Throttled { .. } | AuthError::InFlight { .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
+        }
+        AuthError::Busy | AuthError::NoSetupCode => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        AuthError::NoSuchToken(_) => (StatusCode::NOT_FOUND, "not_found"),
+        AuthError::Storage(s) => return ApiError::storage(s),
+        AuthError::NoRandomness(_) | AuthError::Hashing(_) => {
+            return ApiError::internal(format!("accounts: {e}"));
+        }
+    };
+    ApiError::new(status, code, message).retry_after(retry)
+}
+
+/// "the owner exists" → "The owner exists."
+fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect::<String>() + ".")
+        .unwrap_or_default()
 }
 
 #[derive(Serialize)]
@@ -28,10 +62,9 @@ struct Status {
 }
 
 async fn status(State(s): State<Shared>, headers: HeaderMap) -> Data<Status> {
-    let auth = s.auth.lock().await;
-    let username = cookie_token(&headers).and_then(|t| auth.session_user(&t));
+    let username = cookie_token(&headers).and_then(|t| s.auth.session_user(&t));
     Data(Status {
-        owner_exists: auth.owner_exists(),
+        owner_exists: s.auth.owner_exists(),
         authenticated: username.is_some(),
         username,
     })
@@ -39,17 +72,17 @@ async fn status(State(s): State<Shared>, headers: HeaderMap) -> Data<Status> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Credentials {
-    username: String,
-    password: String,
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewOwner {
-    setup_code: String,
-    username: String,
-    password: String,
+pub struct NewOwner {
+    pub setup_code: String,
+    pub username: String,
+    pub password: String,
 }
 
 #[derive(Serialize)]
@@ -72,54 +105,34 @@ fn with_cookie(username: String, token: &str) -> Response {
 
 async fn create_owner(
     State(s): State<Shared>,
+    Client(peer): Client,
     Body(req): Body<NewOwner>,
 ) -> Result<Response, ApiError> {
-    auth::check_new_credentials(&req.username, &req.password)?;
-    // Hashing is slow on purpose: do it before taking the lock, off the async threads.
-    let password = req.password;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let _writing = s.writing()?;
     let token = s
         .auth
-        .lock()
+        .create_owner(&peer, &req.setup_code, &req.username, &req.password)
         .await
-        .create_owner(&req.setup_code, &req.username, hash)?;
-    log::info!("owner account `{}` created", req.username);
+        .map_err(api_error)?;
     Ok(with_cookie(req.username, &token))
 }
 
 async fn sign_in(
     State(s): State<Shared>,
+    Client(peer): Client,
     Body(req): Body<Credentials>,
 ) -> Result<Response, ApiError> {
-    let hash = {
-        let mut auth = s.auth.lock().await;
-        auth.check_sign_in_allowed(Instant::now())?;
-        auth.owner_hash(&req.username)
-    };
-    let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || {
-        hash.is_some_and(|h| auth::verify_password(&password, &h))
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut auth = s.auth.lock().await;
-    auth.record_sign_in(ok, Instant::now());
-    if !ok {
-        return Err(ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "bad_credentials",
-            "Wrong username or password.",
-        ));
-    }
-    let token = auth.start_session(&req.username)?;
+    let token = s
+        .auth
+        .sign_in(&peer, &req.username, &req.password)
+        .await
+        .map_err(api_error)?;
     Ok(with_cookie(req.username, &token))
 }
 
 async fn sign_out(State(s): State<Shared>, headers: HeaderMap) -> Response {
     if let Some(t) = cookie_token(&headers) {
-        s.auth.lock().await.end_session(&t);
+        s.auth.sign_out(&t);
     }
     let mut r = Data(serde_json::json!({})).into_response();
     let gone = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
@@ -132,13 +145,14 @@ async fn sign_out(State(s): State<Shared>, headers: HeaderMap) -> Response {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewToken {
-    name: String,
+pub struct NewToken {
+    pub name: String,
 }
 
 #[derive(Serialize)]
 struct Token {
-    name: String,
+    #[serde(flatten)]
+    info: TokenInfo,
     /// Shown once: only its hash is kept.
     token: String,
 }
@@ -148,13 +162,25 @@ async fn create_token(
     _owner: Owner,
     Body(req): Body<NewToken>,
 ) -> Result<Data<Token>, ApiError> {
-    let token = s
+    let _writing = s.writing()?;
+    let (info, token) = s
         .auth
-        .lock()
-        .await
-        .create_token(&req.name, crate::api::now_rfc3339())?;
-    Ok(Data(Token {
-        name: req.name,
-        token,
-    }))
+        .create_token(&req.name, crate::api::now_rfc3339())
+        .map_err(api_error)?;
+    Ok(Data(Token { info, token }))
+}
+
+async fn list_tokens(State(s): State<Shared>, _owner: Owner) -> Data<serde_json::Value> {
+    Data(serde_json::json!({ "tokens": s.auth.tokens() }))
+}
+
+async fn revoke_token(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Path(id): Path<String>,
+) -> Result<Data<serde_json::Value>, ApiError> {
+    let _writing = s.writing()?;
+    let gone = s.auth.revoke_token(&id).map_err(api_error)?;
+    log::info!("API token `{}` ({}) revoked", gone.name, gone.id);
+    Ok(Data(serde_json::json!({ "revoked": gone })))
 }

@@ -6,7 +6,7 @@ use axum::routing::get;
 use serde::Serialize;
 
 use crate::api::Data;
-use crate::server::Shared;
+use crate::http::Shared;
 
 pub fn routes() -> Router<Shared> {
     Router::new().route("/api/version", get(version))

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-use super::{BIN, Device};
+use super::Device;
 
 pub const INSTALLATION: &str = "0123456789abcdef";
 
@@ -146,7 +146,7 @@ pub fn integrity(db: &Path) -> String {
 
 /// `d3kosd --config … backup ARGS` with extra environment.
 pub fn cli(dev: &Device, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(BIN)
+    Command::new(super::bin())
         .arg("--config")
         .arg(dev.config())
         .arg("backup")
@@ -218,6 +218,7 @@ pub enum Member<'a> {
     /// A header that claims `size` bytes, followed by only the bytes given.
     Claims(&'a str, u64, &'a [u8]),
     Mode(&'a str, &'a [u8], u32),
+    DirMode(&'a str, u32),
 }
 
 /// A manifest for `files` (path, bytes) as d3kosd writes one.
@@ -247,6 +248,17 @@ pub fn manifest(name: &str, files: &[(&str, &[u8])], dirs: &[&str]) -> serde_jso
 /// A gzip'd tar of `members` after `manifest`, with raw headers so that names a
 /// well-behaved writer refuses (`../x`, `/etc/x`) can be written.
 pub fn archive(manifest: &serde_json::Value, members: &[Member<'_>]) -> Vec<u8> {
+    archive_with(manifest, members, 1024, b"")
+}
+
+/// [`archive`] with `zeros` bytes after the last member (1024 are the tar end marker) and
+/// `after` appended to the gzip file.
+pub fn archive_with(
+    manifest: &serde_json::Value,
+    members: &[Member<'_>],
+    zeros: usize,
+    after: &[u8],
+) -> Vec<u8> {
     let mut tar = Vec::new();
     let m = serde_json::to_vec(manifest).unwrap();
     push(
@@ -279,6 +291,9 @@ pub fn archive(manifest: &serde_json::Value, members: &[Member<'_>]) -> Vec<u8> 
                 "",
             ),
             Member::Dir(p) => push(&mut tar, p, tar::EntryType::Directory, b"", 0, 0o755, ""),
+            Member::DirMode(p, mode) => {
+                push(&mut tar, p, tar::EntryType::Directory, b"", 0, *mode, "");
+            }
             Member::Symlink(p, to) => push(&mut tar, p, tar::EntryType::Symlink, b"", 0, 0o777, to),
             Member::HardLink(p, to) => push(&mut tar, p, tar::EntryType::Link, b"", 0, 0o644, to),
             Member::CharDevice(p) => push(&mut tar, p, tar::EntryType::Char, b"", 0, 0o644, ""),
@@ -287,10 +302,12 @@ pub fn archive(manifest: &serde_json::Value, members: &[Member<'_>]) -> Vec<u8> 
             }
         }
     }
-    tar.extend_from_slice(&[0u8; 1024]);
+    tar.resize(tar.len() + zeros, 0);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&tar).unwrap();
-    gz.finish().unwrap()
+    let mut out = gz.finish().unwrap();
+    out.extend_from_slice(after);
+    out
 }
 
 fn push(
@@ -335,4 +352,39 @@ pub fn place(dev: &Device, id: &str, bytes: &[u8]) -> PathBuf {
     )
     .unwrap();
     path
+}
+
+/// A hostile or damaged archive placed as a backup: refused by restore and by upload,
+/// with `message` in the error, and nothing changed.
+pub fn refused(dev: &Device, id: &str, bytes: &[u8], message: &str) {
+    let state_before = digest(&dev.state());
+    place(dev, id, bytes);
+    let backups_before = archives(&dev.backups());
+    let o = cli(dev, &["restore", id], &[]);
+    let said = text(&o);
+    assert!(!o.status.success(), "{id} was restored: {said}");
+    assert!(
+        said.contains(message),
+        "{id}: expected `{message}` in: {said}"
+    );
+    assert_eq!(digest(&dev.state()), state_before, "{id}: the data changed");
+    assert_eq!(
+        archives(&dev.backups()),
+        backups_before,
+        "{id}: the backups changed"
+    );
+    for leftover in ["state.restore", "state.restore.tmp", "state.previous"] {
+        assert!(
+            !dev.dir.path().join(leftover).exists(),
+            "{id}: {leftover} left"
+        );
+    }
+    let o = cli(dev, &["verify", id], &[]);
+    assert!(
+        !o.status.success() && text(&o).contains(message),
+        "{id}: {}",
+        text(&o)
+    );
+    std::fs::remove_file(dev.backups().join(format!("{id}.tar.gz"))).unwrap();
+    std::fs::remove_file(dev.backups().join(format!("{id}.tar.gz.sha256"))).unwrap();
 }

@@ -4,14 +4,20 @@
 pub mod archive;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_d3kosd");
+
+/// The d3kosd under test: this build's, or the one `D3KOS_TEST_BIN` names (the abuse
+/// suite runs the release build, and an older build to compare with).
+pub fn bin() -> String {
+    std::env::var("D3KOS_TEST_BIN").unwrap_or_else(|_| BIN.to_owned())
+}
 
 pub struct Daemon {
     pub child: Child,
@@ -80,9 +86,25 @@ impl Device {
     }
 
     pub fn start(&self) -> Daemon {
-        let mut child = Command::new(BIN)
+        self.launch(&[], &[])
+    }
+
+    /// Starts the daemon ([`bin`]) under `wrap` (a command that execs the rest, like
+    /// `prlimit --nofile=1024`) with `env` added.
+    pub fn launch(&self, wrap: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let bin = bin();
+        let mut cmd = match wrap.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let mut child = cmd
             .arg("--config")
             .arg(self.dir.path().join("appliance.toml"))
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -126,6 +148,36 @@ impl Reply {
     }
 }
 
+/// Waits until `done` holds, for at most `within`; `what` says in the failure what never
+/// happened.
+pub fn eventually(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (127.0.0.2 and up are
+/// clients on the boat's network to the daemon; 127.0.0.1 is the helm screen).
+/// A connection not made within five seconds is an error (a server whose backlog is full
+/// never answers the handshake).
+pub fn connect_from(from: Option<IpAddr>, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let within = Duration::from_secs(5);
+    let Some(ip) = from else {
+        return TcpStream::connect_timeout(&addr, within);
+    };
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    s.bind(&SocketAddr::new(ip, 0).into())?;
+    s.connect_timeout(&addr.into(), within)?;
+    Ok(s.into())
+}
+
+/// A client on the boat's network, not the helm screen.
+pub fn stranger(n: u8) -> IpAddr {
+    IpAddr::from([127, 0, 0, n.max(2)])
+}
+
 /// A plain HTTP/1.1 exchange: what a browser or curl would send, nothing hidden.
 pub fn request(
     addr: SocketAddr,
@@ -134,12 +186,28 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
+    request_from(None, addr, method, path, headers, body)
+}
+
+/// [`request`] from the loopback address `from`.
+pub fn request_from(
+    from: Option<IpAddr>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut s = connect_from(from, addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    // The address the client dialled, unless the test names another host.
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -191,4 +259,70 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
         b = &b[eol + 4 + n..];
     }
+}
+
+pub fn get(d: &Daemon, path: &str) -> Reply {
+    request(d.addr, "GET", path, &[], b"")
+}
+
+/// A write as the device's own page sends it.
+pub fn write(d: &Daemon, method: &str, path: &str, cookie: Option<&str>, body: &Value) -> Reply {
+    write_from(None, d, method, path, cookie, body)
+}
+
+/// [`write`] from a client at `from`.
+pub fn write_from(
+    from: Option<std::net::IpAddr>,
+    d: &Daemon,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: &Value,
+) -> Reply {
+    let origin = format!("http://{}", d.addr);
+    let mut h = vec![
+        ("Content-Type", "application/json"),
+        ("Origin", origin.as_str()),
+    ];
+    let c;
+    if let Some(cookie) = cookie {
+        c = cookie.to_owned();
+        h.push(("Cookie", &c));
+    }
+    request_from(from, d.addr, method, path, &h, body.to_string().as_bytes())
+}
+
+pub fn assert_ok(r: &Reply) -> Value {
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["success"], true);
+    assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(v["version"].is_string());
+    v["data"].clone()
+}
+
+pub fn assert_error(r: &Reply, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["success"], false);
+    assert_eq!(v["error"]["code"], code);
+    assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+}
+
+/// Creates the owner and returns the session cookie.
+pub fn create_owner(dev: &Device, d: &Daemon) -> String {
+    let r = write(
+        d,
+        "POST",
+        "/api/setup/owner",
+        None,
+        &json!({"setup_code": dev.setup_code(), "username": "skipper", "password": "harbour lights"}),
+    );
+    assert_eq!(assert_ok(&r)["username"], "skipper");
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    cookie.split(';').next().unwrap().to_owned()
 }

@@ -1,0 +1,83 @@
+//! What every request shares: the configuration, the licence, the accounts, the latest
+//! health sample, the running backup job, and the gate that keeps writers of the state
+//! folder out while a restore swaps it.
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, RwLock, RwLockReadGuard};
+
+use super::hosts::HostNames;
+use crate::api::ApiError;
+use crate::auth::Auth;
+use crate::backup::jobs::Jobs;
+use crate::config::Config;
+use crate::health::Snapshot;
+use crate::licence::Licence;
+
+pub struct AppState {
+    pub config: Config,
+    pub licence: Mutex<Licence>,
+    pub auth: Auth,
+    pub health: Arc<RwLock<Snapshot>>,
+    pub problems: Vec<String>,
+    pub backup_jobs: Arc<Jobs>,
+    /// Held shared by each write to the state folder, exclusively by a restore. Signing
+    /// in never takes it: a restore never keeps the owner out.
+    pub writes: Arc<RwLock<()>>,
+    /// The names this device answers to.
+    pub hosts: HostNames,
+}
+
+pub type Shared = Arc<AppState>;
+
+impl AppState {
+    /// Loads the state folder. Files that cannot be read are moved aside and listed in
+    /// `problems`, which the log and /api/health report.
+    pub fn load(config: Config) -> anyhow::Result<Shared> {
+        use anyhow::Context;
+        let now = crate::time::unix_now().max(0) as u64;
+        std::fs::create_dir_all(&config.state_dir).with_context(|| {
+            format!(
+                "while creating the state folder {}",
+                config.state_dir.display()
+            )
+        })?;
+        let mut problems = Vec::new();
+        // A restore cut off by a power cut is finished or undone before anything reads the
+        // state folder.
+        problems.extend(
+            crate::backup::recover(&config.backup_paths(), &config.backup.limits())
+                .into_iter()
+                .map(|line| format!("backup: {line}")),
+        );
+        let (licence, p) = Licence::load_or_create(&config.state_dir, config.tier, now)
+            .context("while loading the licence")?;
+        problems.extend(p);
+        let (auth, p) = Auth::load(&config.state_dir, &config.setup_code_file, now)
+            .context("while loading the accounts")?;
+        problems.extend(p);
+        for p in &problems {
+            log::error!("{p}");
+        }
+        let hosts = HostNames::of_this_device(&config.server.host_names);
+        Ok(Arc::new(AppState {
+            config,
+            licence: Mutex::new(licence),
+            auth,
+            health: Arc::default(),
+            problems,
+            backup_jobs: Arc::default(),
+            writes: Arc::default(),
+            hosts,
+        }))
+    }
+
+    /// Leave to write to the state folder, refused while a restore is swapping it.
+    pub fn writing(&self) -> Result<RwLockReadGuard<'_, ()>, ApiError> {
+        self.writes.try_read().map_err(|_| {
+            ApiError::conflict(
+                "A restore is putting the boat's data back right now: nothing was changed. Try again in a minute.",
+            )
+        })
+    }
+}
