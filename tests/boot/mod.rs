@@ -358,7 +358,22 @@ pub fn http(
     body: Option<&Value>,
     jar: Option<&Path>,
 ) -> Option<(u16, String)> {
+    http_with(port, method, path, body, jar, &[])
+}
+
+/// [`http`] with extra request headers (`Name: value`).
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    jar: Option<&Path>,
+    headers: &[&str],
+) -> Option<(u16, String)> {
     let mut cmd = Command::new("curl");
+    for h in headers {
+        cmd.arg("--header").arg(h);
+    }
     cmd.args([
         "--silent",
         "--max-time",
