@@ -186,20 +186,35 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(rejection) => Err(rejection_error(rejection)),
+        // A body that drips in, a byte now and then, never pauses long enough for the
+        // connection's body timeout: the whole of it must arrive by the deadline.
+        let deadline = req
+            .extensions()
+            .get::<BodyDeadline>()
+            .map_or(std::time::Duration::from_secs(30), |d| d.0);
+        match tokio::time::timeout(deadline, axum::Json::<T>::from_request(req, state)).await {
+            Ok(Ok(axum::Json(v))) => Ok(Body(v)),
+            Ok(Err(rejection)) => Err(rejection_error(rejection)),
+            Err(_) => Err(body_timeout()),
         }
     }
 }
 
+/// How long a JSON body has to arrive whole (the server sets it on every request).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub std::time::Duration);
+
+fn body_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        "The request body stopped arriving; send it again.",
+    )
+}
+
 fn rejection_error(r: JsonRejection) -> ApiError {
     if timed_out(&r) {
-        return ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            "The request body stopped arriving; send it again.",
-        );
+        return body_timeout();
     }
     match r.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(

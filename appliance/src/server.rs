@@ -36,7 +36,7 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// The whole application. Outermost first: the request id, the Host allow-list, the
-/// same-origin rule, the body's pace and size, and panics turned into JSON.
+/// same-origin rule, the body's pace, deadline and size, and panics turned into JSON.
 pub fn app(state: Shared) -> Router {
     let limit = state.config.max_body_bytes;
     let body_timeout = crate::config::ServerConfig::secs(state.config.server.body_timeout_secs);
@@ -46,6 +46,7 @@ pub fn app(state: Shared) -> Router {
             panic_response,
         ))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::Extension(crate::api::BodyDeadline(body_timeout)))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             body_timeout,
         ))
@@ -61,8 +62,7 @@ pub fn app(state: Shared) -> Router {
 /// Serves until SIGTERM or SIGINT, telling systemd when it is ready and that it is alive.
 pub async fn serve(state: Shared) -> anyhow::Result<()> {
     use anyhow::Context;
-    let listener = tokio::net::TcpListener::bind(state.config.listen)
-        .await
+    let listener = listen(state.config.listen)
         .with_context(|| format!("while listening on {}", state.config.listen))?;
     let addr = listener.local_addr()?;
     log::info!("listening on http://{addr}");
@@ -91,6 +91,23 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
     crate::http::conn::serve(listener, app(state), caps, timeouts, shutdown()).await?;
     log::info!("stopped");
     Ok(())
+}
+
+/// Handshakes the kernel completes before the daemon accepts them: a burst of connections
+/// larger than the default 1,024 would have its handshakes dropped (and retried a second
+/// later) before the daemon could refuse them. The kernel caps it at net.core.somaxconn.
+const BACKLOG: u32 = 4096;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // A restart finds the port free while the last run's connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 async fn shutdown() {

@@ -341,6 +341,42 @@ fn only_one_visitor_can_create_the_owner() {
 }
 
 #[test]
+fn wrong_setup_codes_from_a_stranger_never_replace_the_code() {
+    let dev = Device::new("");
+    let d = dev.start();
+    // The code as the helm screen shows it before the stranger starts guessing.
+    let shown = dev.setup_code();
+    let guess = json!({"setup_code": "AAAA-BBBB", "username": "thief", "password": "marina wifi"});
+    let mut waited = false;
+    for _ in 0..30 {
+        let r = write_from(
+            Some(stranger(66)),
+            &d,
+            "POST",
+            "/api/setup/owner",
+            None,
+            &guess,
+        );
+        match r.status {
+            403 => {}
+            429 => waited = true,
+            _ => panic!("{}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    assert!(waited, "the stranger is made to wait");
+    assert_eq!(dev.setup_code(), shown, "the code on the card is unchanged");
+    let r = write_from(
+        Some(stranger(20)),
+        &d,
+        "POST",
+        "/api/setup/owner",
+        None,
+        &json!({"setup_code": shown, "username": "skipper", "password": "harbour lights"}),
+    );
+    assert_eq!(assert_ok(&r)["username"], "skipper");
+}
+
+#[test]
 fn state_survives_a_restart_and_sigterm_stops_cleanly() {
     let dev = Device::new("");
     let d = dev.start();

@@ -144,7 +144,7 @@ fn a_crowd_of_sockets_is_capped_and_the_helm_still_answers() {
 }
 
 #[test]
-fn a_body_that_stops_arriving_is_answered_408() {
+fn a_body_that_stops_or_drips_is_answered_408() {
     let dev = Device::new(QUICK);
     let d = dev.start();
     let mut s = connect_from(Some(stranger(66)), d.addr).unwrap();
@@ -159,6 +159,29 @@ fn a_body_that_stops_arriving_is_answered_408() {
         text.starts_with("HTTP/1.1 408") && text.contains(r#""code":"timeout""#),
         "{text}"
     );
+    // A body that drips in never pauses a whole second, but must arrive by the deadline.
+    let mut s = connect_from(Some(stranger(67)), d.addr).unwrap();
+    s.write_all(
+        b"POST /api/session HTTP/1.1\r\nHost: d3kos.local\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n",
+    )
+    .unwrap();
+    let mut drip = s.try_clone().unwrap();
+    let dripping = std::thread::spawn(move || {
+        for _ in 0..100 {
+            if drip.write_all(b" ").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let got = closed_by_server(&mut s, Duration::from_secs(15)).expect("closed");
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 408") && text.contains(r#""code":"timeout""#),
+        "{text}"
+    );
+    dripping.join().unwrap();
 }
 
 #[test]
