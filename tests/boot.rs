@@ -337,12 +337,12 @@ fn assert_running(guest: &Guest, jar: &Path) {
         guest.console_tail()
     );
     assert_eq!(system["failed_units"], json!([]), "failed units: {system}");
+    // systemd's own state says the boot is done: `running` is reached only when every
+    // start job has finished, multi-user.target among them. The console cannot say it
+    // reliably: on arm64 its output has been seen to stop where the serial getty on the
+    // same port starts, with "Reached target multi-user.target" never printed while
+    // systemd answered `running`.
     let console = guest.console();
-    assert!(
-        console.contains("Reached target multi-user.target"),
-        "{}",
-        guest.console_tail()
-    );
     let failed: Vec<&str> = console.lines().filter(|l| l.contains("FAILED")).collect();
     assert!(failed.is_empty(), "the console shows failures: {failed:#?}");
 }
