@@ -560,8 +560,9 @@ fn a_parallel_burst_of_guesses_is_checked_one_at_a_time() {
         (1..=5).contains(&checked),
         "at most the free five are checked: {statuses:?}"
     );
+    // The rest wait (429), or find the client's 32 connections taken (503).
     assert_eq!(
-        statuses.iter().filter(|&&s| s == 429).count(),
+        statuses.iter().filter(|&&s| s == 429 || s == 503).count(),
         40 - checked,
         "{statuses:?}"
     );
