@@ -30,6 +30,27 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub features: Features,
     pub server: ServerConfig,
+    pub boatlog: BoatlogConfig,
+    pub export: crate::export::ExportConfig,
+}
+
+/// `[boatlog]`: how long entries are kept, and how large a recording may be.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoatlogConfig {
+    /// Days each tier keeps entries, tier 0 first; 0 keeps them for ever.
+    pub retention_days: [u32; 4],
+    /// The largest recording a voice entry takes, in bytes.
+    pub max_audio_bytes: u64,
+}
+
+impl Default for BoatlogConfig {
+    fn default() -> Self {
+        BoatlogConfig {
+            retention_days: [30, 365, 0, 0],
+            max_audio_bytes: 10 << 20,
+        }
+    }
 }
 
 /// How long and how many: the limits that keep a crowd of slow or idle clients from
@@ -141,6 +162,8 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             features: Features::default(),
             server: ServerConfig::default(),
+            boatlog: BoatlogConfig::default(),
+            export: crate::export::ExportConfig::default(),
         }
     }
 }
@@ -244,9 +267,8 @@ mod tests {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../rootfs-overlay")
             .join(DEFAULT_PATH.trim_start_matches('/'));
-        assert_eq!(
-            Config::load(&p).unwrap().state_dir,
-            PathBuf::from("/data/d3kos/state")
-        );
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.state_dir, PathBuf::from("/data/d3kos/state"));
+        assert_eq!(c.export.dir, PathBuf::from("/data/d3kos/exports"));
     }
 }

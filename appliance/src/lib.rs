@@ -12,9 +12,15 @@ pub mod auth;
 #[cfg(feature = "daemon")]
 pub mod backup;
 #[cfg(feature = "daemon")]
+pub mod boatlog;
+#[cfg(feature = "daemon")]
 pub mod config;
 #[cfg(feature = "daemon")]
 pub mod crashpoint;
+#[cfg(feature = "daemon")]
+pub mod db;
+#[cfg(feature = "daemon")]
+pub mod export;
 #[cfg(feature = "daemon")]
 pub mod firstboot;
 #[cfg(feature = "daemon")]
@@ -35,5 +41,7 @@ pub mod server;
 pub mod state;
 #[cfg(feature = "daemon")]
 pub mod systemd;
+#[cfg(feature = "daemon")]
+pub mod timezone;
 #[cfg(feature = "daemon")]
 pub mod web;

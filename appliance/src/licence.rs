@@ -91,6 +91,15 @@ impl Licence {
         state_dir.join("licence.json")
     }
 
+    /// The tier in the state folder now (a restore may have changed it), or `default`
+    /// when there is no readable licence.
+    pub fn tier_in(state_dir: &Path, default: u8) -> u8 {
+        crate::state::load::<Licence>(&Self::path(state_dir), 0)
+            .ok()
+            .flatten()
+            .map_or(default, |l| l.tier)
+    }
+
     fn valid_id(id: &str) -> bool {
         id.len() == 16
             && id

@@ -40,7 +40,7 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn app(state: Shared) -> Router {
     let limit = state.config.max_body_bytes;
     let body_timeout = crate::config::ServerConfig::secs(state.config.server.body_timeout_secs);
-    crate::routes::router()
+    crate::routes::router(state.config.boatlog.max_audio_bytes)
         .fallback(fallback)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
@@ -76,6 +76,19 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
         state.config.backup.limits(),
         state.backup_jobs.clone(),
     ));
+    tokio::spawn(crate::boatlog::retention::run(
+        crate::boatlog::retention::Pruner {
+            log: state.boatlog.clone(),
+            days_by_tier: state.config.boatlog.retention_days,
+            tier: {
+                let state_dir = state.config.state_dir.clone();
+                let default = state.config.tier;
+                Box::new(move || crate::licence::Licence::tier_in(&state_dir, default))
+            },
+            synced: Box::new(crate::boatlog::retention::clock_synced),
+        },
+    ));
+    tokio::spawn(crate::export::worker::run(state.exports.clone()));
     if let Some(every) = crate::notify::watchdog_interval() {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);

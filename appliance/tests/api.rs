@@ -496,7 +496,7 @@ fn a_bad_config_stops_the_daemon_with_the_key_named() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("appliance.toml:7") && err.contains("colour"),
+        err.contains("appliance.toml:8") && err.contains("colour"),
         "{err}"
     );
 }

@@ -693,7 +693,9 @@ fn the_http_api_works_by_id_only() {
         .output()
         .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
-    assert_eq!(created["files"], 11, "{listing}");
+    // The fixture's files, the licence and the daemon's own boat log (accounts stay out).
+    assert_eq!(created["files"], 12, "{listing}");
+    assert!(listing.contains("data/boatlog.db\n"), "{listing}");
     let list = answer(&call(&d, "GET", "/api/backup/list", c, "", b""), 200);
     assert_eq!(list["backups"][0]["id"], id.as_str());
     assert_eq!(list["backups"][0]["verified"], true);

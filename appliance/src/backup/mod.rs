@@ -745,10 +745,35 @@ pub fn last_result(paths: &Paths) -> Option<LastResult> {
         .flatten()
 }
 
+fn what(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Manual => "asked for",
+        Kind::Scheduled => "scheduled",
+        Kind::PreRestore => "before a restore",
+    }
+}
+
 pub fn record_result(paths: &Paths, result: &LastResult) {
     if let Err(e) = crate::state::save(&paths.backup_dir.join(LAST_NAME), result) {
         log::warn!("the last backup result was not saved: {e}");
     }
+}
+
+/// Notes a backup's result in the boat log. Only the daemon writes the log (the command
+/// line may run as root, and would leave a file the daemon cannot write). The line names
+/// the backup but never the error's details, which may name the device's files: the log is
+/// read by the crew, the details by the owner on the settings page.
+pub fn log_result(log: &crate::boatlog::Boatlog, result: &LastResult) {
+    let text = match (&result.id, result.size) {
+        (Some(id), Some(size)) if result.ok => {
+            format!("Backup {id} made ({size} bytes, {}).", what(result.kind))
+        }
+        _ => format!(
+            "The {} backup failed; the settings page says why.",
+            what(result.kind)
+        ),
+    };
+    log.auto(result.time_unix * 1000, text);
 }
 
 /// Removes what an interrupted create, upload or restore left behind and finishes an

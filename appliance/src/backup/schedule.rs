@@ -79,7 +79,9 @@ pub fn tick(
     // every tick until then.
     save(now);
     let result = super::create::create(paths, Kind::Scheduled, now, &super::Progress::default());
-    super::record_result(paths, &LastResult::of(&result, Kind::Scheduled, now));
+    let last = LastResult::of(&result, Kind::Scheduled, now);
+    super::record_result(paths, &last);
+    super::log_result(&crate::boatlog::Boatlog::in_state(&paths.state_dir), &last);
     if result.is_ok() {
         if let Err(e) = super::retain(paths, settings.keep, limits, now) {
             log::warn!("backup retention: {e}");

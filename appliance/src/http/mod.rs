@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod conn;
+pub mod download;
 pub mod extract;
 pub mod guard;
 pub mod hosts;

@@ -10,7 +10,9 @@ use super::hosts::HostNames;
 use crate::api::ApiError;
 use crate::auth::Auth;
 use crate::backup::jobs::Jobs;
+use crate::boatlog::Boatlog;
 use crate::config::Config;
+use crate::export::worker::Exports;
 use crate::health::Snapshot;
 use crate::licence::Licence;
 
@@ -26,6 +28,8 @@ pub struct AppState {
     pub writes: Arc<RwLock<()>>,
     /// The names this device answers to.
     pub hosts: HostNames,
+    pub boatlog: Boatlog,
+    pub exports: Arc<Exports>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -60,6 +64,25 @@ impl AppState {
             log::error!("{p}");
         }
         let hosts = HostNames::of_this_device(&config.server.host_names);
+        let boatlog = Boatlog::in_state(&config.state_dir);
+        // A log this version cannot read is reported, and left as it is.
+        if let Err(e) = boatlog.open() {
+            problems.push(format!("boat log: {e}"));
+            log::error!("boat log: {e}");
+        }
+        let exports = Arc::new(Exports {
+            queue: crate::export::Queue::in_dir(&config.export.dir),
+            sources: crate::export::deliver::Sources {
+                boatlog: boatlog.clone(),
+                backups: config.backup_paths(),
+                media: crate::backup::media::Roots::system(&config.backup.media_dir),
+                uploads: config.export.upload.clone(),
+                files: config.export.dir.join("files"),
+            },
+            retry_secs: config.export.retry_secs.clone(),
+            progress: Default::default(),
+            wake: Default::default(),
+        });
         Ok(Arc::new(AppState {
             config,
             licence: Mutex::new(licence),
@@ -69,6 +92,8 @@ impl AppState {
             backup_jobs: Arc::default(),
             writes: Arc::default(),
             hosts,
+            boatlog,
+            exports,
         }))
     }
 

@@ -2,10 +2,9 @@
 //! owner's; one create, restore, verify or upload runs at a time and reports its progress.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
@@ -244,10 +243,13 @@ async fn create(
     let (_job, progress) = start(&s.backup_jobs, "create")?;
     let home = s.config.backup_paths();
     let limits = s.config.backup.limits();
+    let boatlog = s.boatlog.clone();
     let answer = blocking(move || {
         let now = crate::time::unix_now();
         let result = backup::create::create(&paths, Kind::Manual, now, &progress);
-        backup::record_result(&home, &LastResult::of(&result, Kind::Manual, now));
+        let last = LastResult::of(&result, Kind::Manual, now);
+        backup::record_result(&home, &last);
+        backup::log_result(&boatlog, &last);
         let c = result?;
         let keep = Settings::load(&home).keep;
         let deleted = backup::retain(&paths, keep, &limits, now).unwrap_or_else(|e| {
@@ -342,6 +344,16 @@ async fn restore(
         if let Err(e) = backup::retain(&home, keep, &limits, now) {
             log::warn!("backup retention: {e}");
         }
+        state.boatlog.auto(
+            now * 1000,
+            match &r.pre_restore {
+                Some(pre) => format!(
+                    "Backup {} restored; the data it replaced was kept as backup {pre}.",
+                    r.id
+                ),
+                None => format!("Backup {} restored.", r.id),
+            },
+        );
         Ok(r)
     })
     .await?;
@@ -390,39 +402,9 @@ async fn download(
     let id = BackupId::parse(&id).map_err(api_error)?;
     let paths = paths_for(&s, at.destination.as_deref(), false)?;
     let path = backup::existing(&paths, &id).map_err(api_error)?;
-    let file = tokio::fs::File::open(&path)
+    crate::http::download::file(&path, "application/gzip", &format!("{id}.tar.gz"))
         .await
-        .map_err(|e| api_error(BackupError::io(&path)(e)))?;
-    let len = file
-        .metadata()
-        .await
-        .map_err(|e| api_error(BackupError::io(&path)(e)))?
-        .len();
-    let stream = futures_util::stream::unfold(file, |mut f| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 256 << 10];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), f))
-            }
-            Err(e) => Some((Err(e), f)),
-        }
-    });
-    let mut r = axum::body::Body::from_stream(stream).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/gzip"),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&format!("attachment; filename=\"{id}.tar.gz\""))
-            .expect("an id is a valid header value"),
-    );
-    Ok(r)
+        .map_err(|e| api_error(BackupError::io(&path)(e)))
 }
 
 #[derive(Serialize)]

@@ -1,6 +1,8 @@
 //! The HTTP routes, one module per concern.
 
 pub mod backup;
+pub mod boatlog;
+pub mod export;
 pub mod health;
 pub mod licence;
 pub mod session;
@@ -10,11 +12,13 @@ use axum::Router;
 
 use crate::http::Shared;
 
-pub fn router() -> Router<Shared> {
+pub fn router(max_audio_bytes: u64) -> Router<Shared> {
     Router::new()
         .merge(licence::routes())
         .merge(health::routes())
         .merge(version::routes())
         .merge(session::routes())
         .merge(backup::routes())
+        .merge(boatlog::routes(max_audio_bytes))
+        .merge(export::routes())
 }

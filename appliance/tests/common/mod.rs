@@ -48,9 +48,10 @@ impl Device {
         )
         .unwrap();
         let config = format!(
-            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nbackup_dir = \"{}\"\netc_dir = \"{}\"\nsetup_code_file = \"{}\"\nunits = [\"d3kosd.service\"]\n{extra_config}",
+            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nbackup_dir = \"{}\"\nexport.dir = \"{}\"\netc_dir = \"{}\"\nsetup_code_file = \"{}\"\nunits = [\"d3kosd.service\"]\n{extra_config}",
             dir.path().join("state").display(),
             dir.path().join("backups").display(),
+            dir.path().join("exports").display(),
             etc.display(),
             dir.path()
                 .join("config-partition/d3kos-setup-code.txt")
@@ -66,6 +67,10 @@ impl Device {
 
     pub fn backups(&self) -> PathBuf {
         self.dir.path().join("backups")
+    }
+
+    pub fn exports(&self) -> PathBuf {
+        self.dir.path().join("exports")
     }
 
     pub fn config(&self) -> PathBuf {
@@ -325,4 +330,23 @@ pub fn create_owner(dev: &Device, d: &Daemon) -> String {
         "{cookie}"
     );
     cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Signs the owner [`create_owner`] made in again (sessions end when the daemon stops) and
+/// returns the session cookie.
+pub fn sign_in(d: &Daemon) -> String {
+    let r = write(
+        d,
+        "POST",
+        "/api/session",
+        None,
+        &json!({"username": "skipper", "password": "harbour lights"}),
+    );
+    assert_ok(&r);
+    r.header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }

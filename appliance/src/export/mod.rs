@@ -1,0 +1,213 @@
+//! The export queue: copies of the boat's records (the boat log as CSV, a backup archive)
+//! sent to a USB drive, to an upload address from the configuration, or kept on the device
+//! for download. Jobs live in SQLite and one worker runs them one at a time, retrying a
+//! failure on a schedule; a job is never lost and its file never written twice.
+
+pub mod deliver;
+pub mod queue;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::DbError;
+pub use queue::{Job, Queue, State};
+
+/// What a job exports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum What {
+    /// The boat log's entries from `from` (inclusive, none: the first) to `to`
+    /// (exclusive), milliseconds UTC. `to` is fixed when the job is made, so every
+    /// attempt writes the same file.
+    BoatlogCsv { from: Option<i64>, to: i64 },
+    /// A backup archive of the device's data partition, by id.
+    Backup { id: String },
+}
+
+/// Where a job sends its file: `device`, `usb:UUID` or `upload:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Kept on the data partition, for download from the web UI.
+    Device,
+    /// A USB drive, by file system UUID.
+    Usb(String),
+    /// An upload address named in the configuration (`[[export.upload]]`).
+    Upload(String),
+}
+
+impl Destination {
+    pub fn parse(s: &str) -> Result<Destination, String> {
+        if s == "device" {
+            return Ok(Destination::Device);
+        }
+        let ok = |v: &str| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        match s.split_once(':') {
+            Some(("usb", uuid)) if ok(uuid) => Ok(Destination::Usb(uuid.to_owned())),
+            Some(("upload", name)) if ok(name) => Ok(Destination::Upload(name.to_owned())),
+            Some(("http" | "https", _)) => Err(format!(
+                "`{s}` is an address: exports go only to the uploads named in the device's \
+                 configuration (`upload:NAME`), never to an address given with the request"
+            )),
+            _ => Err(format!(
+                "`{s}` is not a destination: use `device`, `usb:UUID` or `upload:NAME` from \
+                 /api/export/destinations"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Device => f.write_str("device"),
+            Destination::Usb(u) => write!(f, "usb:{u}"),
+            Destination::Upload(n) => write!(f, "upload:{n}"),
+        }
+    }
+}
+
+impl Serialize for Destination {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// `[export]` in the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// The queue and the exports kept on the device: on the data partition, outside the
+    /// state folder, so a restore never takes the queue back in time.
+    pub dir: PathBuf,
+    /// Seconds before each retry of a failed job; after the last, the job has failed.
+    pub retry_secs: Vec<u64>,
+    /// Upload addresses exports may be sent to.
+    pub upload: Vec<Upload>,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            dir: PathBuf::from("/var/lib/d3kos-exports"),
+            retry_secs: vec![5, 300, 900],
+            upload: Vec::new(),
+        }
+    }
+}
+
+/// One upload address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upload {
+    /// How the owner picks it: `upload:NAME`.
+    pub name: String,
+    /// `http://` or `https://`. With PUT the file name is appended (a folder URL ends in
+    /// `/`); with POST the file goes to the URL as it is.
+    pub url: String,
+    #[serde(default)]
+    pub method: UploadMethod,
+    /// Seconds the whole upload may take.
+    #[serde(default = "default_upload_timeout")]
+    pub timeout_secs: u64,
+    /// Sent as the Authorization header.
+    #[serde(default)]
+    pub authorization: Option<String>,
+}
+
+fn default_upload_timeout() -> u64 {
+    300
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum UploadMethod {
+    #[default]
+    Put,
+    Post,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("export queue {}: {source}", path.display())]
+    Queue {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Db(DbError),
+    /// The path goes to the log only: what the status shows never names the device's files.
+    #[error("the export could not be written: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("there is no export {id}")]
+    NoJob { id: i64 },
+    #[error("export {id} is not waiting to run")]
+    NotPending { id: i64 },
+    #[error("export {id} is {state:?}; only a failed or waiting export can be retried")]
+    NotRetryable { id: i64, state: State },
+    #[error("export {id} is running; wait for it to finish")]
+    Running { id: i64 },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no USB drive with id {uuid} is plugged in; plug it in and the export is retried")]
+    NoDrive { uuid: String },
+    #[error(
+        "the USB drive {uuid} cannot be written by the helm computer: use a drive formatted FAT32 or exFAT"
+    )]
+    ReadOnlyDrive { uuid: String },
+    #[error("the USB drive {uuid} went away while the export was written; nothing was kept on it")]
+    Removed { uuid: String },
+    #[error("{where_} is full: {written} bytes were written before it filled; nothing was kept")]
+    Full { where_: String, written: u64 },
+    #[error("{0}")]
+    Source(String),
+    #[error("upload {name}: {message}")]
+    Upload { name: String, message: String },
+}
+
+/// Where the running job has got to.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The running job's id; 0 when none runs.
+    job: AtomicI64,
+    bytes: AtomicU64,
+}
+
+impl Progress {
+    pub fn start(&self, id: i64) {
+        self.bytes.store(0, Ordering::Relaxed);
+        self.job.store(id, Ordering::Relaxed);
+    }
+    pub fn add(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn end(&self) {
+        self.job.store(0, Ordering::Relaxed);
+    }
+    /// Bytes written so far by job `id`, if it is the one running.
+    pub fn of(&self, id: i64) -> Option<u64> {
+        (self.job.load(Ordering::Relaxed) == id).then(|| self.bytes.load(Ordering::Relaxed))
+    }
+}
+
+/// The file name a job's export has at its destination: the same for every attempt, so a
+/// retry after a cut replaces its own file and never leaves a second one.
+pub fn file_name(job_id: i64, created: i64, what: &What) -> String {
+    match what {
+        What::BoatlogCsv { .. } => format!(
+            "d3kos-boatlog-{}-job{job_id}.csv",
+            crate::time::date(created.div_euclid(1000))
+        ),
+        What::Backup { id } => format!("{id}.tar.gz"),
+    }
+}

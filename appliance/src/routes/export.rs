@@ -1,0 +1,292 @@
+//! The export queue: `/export/status` and `/export/generate` (the seed's paths), the same
+//! under `/api/export/…`, and retry, delete, destinations and download. The status follows
+//! the live-data rule; everything that changes the queue is the owner's.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ApiError, Body, Data};
+use crate::backup::{self, BackupId, media};
+use crate::export::worker::Exports;
+use crate::export::{Destination, ExportError, Job, State as JobState, What};
+use crate::http::{Owner, Reader, Shared};
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/export/status", get(status))
+        .route("/api/export/status", get(status))
+        .route("/export/generate", post(generate))
+        .route("/api/export/generate", post(generate))
+        .route("/api/export/destinations", get(destinations))
+        .route("/api/export/{id}", delete(remove))
+        .route("/api/export/{id}/retry", post(retry))
+        .route("/api/export/{id}/download", get(download))
+}
+
+pub fn api_error(e: ExportError) -> ApiError {
+    let message = format!("{e}.");
+    let message = match message.get(..1) {
+        Some(first) => first.to_uppercase() + &message[1..],
+        None => message,
+    };
+    match e {
+        ExportError::NoJob { .. } => ApiError::not_found(message),
+        ExportError::NoDrive { .. } => ApiError::not_found(message),
+        ExportError::Invalid(_) => ApiError::bad_request(message),
+        ExportError::NotPending { .. }
+        | ExportError::NotRetryable { .. }
+        | ExportError::Running { .. }
+        | ExportError::ReadOnlyDrive { .. } => ApiError::conflict(message),
+        e => ApiError::internal(format!("export: {e}")),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ExportError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("the export task stopped: {e}")))?
+        .map_err(api_error)
+}
+
+/// A job as the status shows it.
+#[derive(Serialize)]
+struct View {
+    #[serde(flatten)]
+    job: Job,
+    /// Bytes written so far, while it runs.
+    progress_bytes: Option<u64>,
+    duration_ms: Option<i64>,
+    /// Where to fetch it, when it was kept on the device.
+    download: Option<String>,
+}
+
+fn view(job: Job, exports: &Exports) -> View {
+    let download = (job.state == JobState::Done && job.destination == Destination::Device)
+        .then(|| format!("/api/export/{}/download", job.id));
+    View {
+        progress_bytes: exports.progress.of(job.id),
+        duration_ms: job.started.zip(job.finished).map(|(s, f)| f - s),
+        download,
+        job,
+    }
+}
+
+#[derive(Serialize)]
+struct Status {
+    pending: Vec<View>,
+    running: Option<View>,
+    failed: Vec<View>,
+    /// The last 100 finished, newest first.
+    finished: Vec<View>,
+    retry_secs: Vec<u64>,
+}
+
+async fn status(State(s): State<Shared>, _reader: Reader) -> Result<Data<Status>, ApiError> {
+    let ex = s.exports.clone();
+    let status = blocking(move || {
+        let list = |state| -> Result<Vec<View>, ExportError> {
+            Ok(ex
+                .queue
+                .list(state)?
+                .into_iter()
+                .map(|j| view(j, &ex))
+                .collect())
+        };
+        Ok(Status {
+            pending: list(JobState::Pending)?,
+            running: list(JobState::Running)?.into_iter().next(),
+            failed: list(JobState::Failed)?,
+            finished: list(JobState::Done)?,
+            retry_secs: ex.retry_secs.clone(),
+        })
+    })
+    .await?;
+    Ok(Data(status))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    /// `boatlog_csv` or `backup`.
+    pub what: String,
+    /// For `boatlog_csv`: the first day (or time), none for the first entry.
+    pub from: Option<String>,
+    /// For `boatlog_csv`: the last day (included) or time, none for now.
+    pub to: Option<String>,
+    /// For `backup`: the backup's id.
+    pub id: Option<String>,
+    /// `device` (the default), `usb:UUID` or `upload:NAME`.
+    pub destination: Option<String>,
+}
+
+async fn generate(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Body(req): Body<Generate>,
+) -> Result<Data<View>, ApiError> {
+    let to = Destination::parse(req.destination.as_deref().unwrap_or("device"))
+        .map_err(|m| ApiError::bad_request(format!("{m}.")))?;
+    let now = crate::time::unix_now_ms();
+    let what = match req.what.as_str() {
+        "boatlog_csv" => {
+            if req.id.is_some() {
+                return Err(ApiError::bad_request(
+                    "A boat log export takes from and to, not id.",
+                ));
+            }
+            let tz = crate::timezone::boat();
+            let (from, to) = super::boatlog::range(req.from.as_deref(), req.to.as_deref(), &tz)?;
+            if from.is_some_and(|f| f >= to.unwrap_or(now)) {
+                return Err(ApiError::bad_request(
+                    "from is after now: there is nothing to export yet.",
+                ));
+            }
+            What::BoatlogCsv {
+                from,
+                to: to.unwrap_or(now).min(now.saturating_add(1)),
+            }
+        }
+        "backup" => {
+            if req.from.is_some() || req.to.is_some() {
+                return Err(ApiError::bad_request(
+                    "A backup export takes id, not from and to.",
+                ));
+            }
+            let id = req
+                .id
+                .as_deref()
+                .ok_or_else(|| ApiError::bad_request("A backup export needs the backup's id."))?;
+            let id = BackupId::parse(id).map_err(super::backup::api_error)?;
+            backup::existing(&s.config.backup_paths(), &id).map_err(super::backup::api_error)?;
+            What::Backup {
+                id: id.as_str().to_owned(),
+            }
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "`{other}` cannot be exported: use boatlog_csv or backup."
+            )));
+        }
+    };
+    let _writing = s.writing()?;
+    let ex = s.exports.clone();
+    let job = blocking(move || {
+        let job = ex.add(what, to, now)?;
+        Ok(view(job, &ex))
+    })
+    .await?;
+    Ok(Data(job))
+}
+
+async fn retry(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Path(id): Path<i64>,
+) -> Result<Data<View>, ApiError> {
+    let ex = s.exports.clone();
+    let job = blocking(move || {
+        let job = ex.queue.retry(id, crate::time::unix_now_ms())?;
+        ex.wake.notify_one();
+        Ok(view(job, &ex))
+    })
+    .await?;
+    Ok(Data(job))
+}
+
+async fn remove(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Path(id): Path<i64>,
+) -> Result<Data<serde_json::Value>, ApiError> {
+    let ex = s.exports.clone();
+    blocking(move || {
+        let job = ex.queue.remove(id)?;
+        ex.forget_file(&job);
+        Ok(())
+    })
+    .await?;
+    Ok(Data(serde_json::json!({ "deleted": id })))
+}
+
+#[derive(Serialize)]
+struct Choice {
+    id: String,
+    name: String,
+    free_bytes: Option<u64>,
+}
+
+async fn destinations(
+    State(s): State<Shared>,
+    _owner: Owner,
+) -> Result<Data<Vec<Choice>>, ApiError> {
+    let ex = s.exports.clone();
+    let choices = blocking(move || {
+        let src = &ex.sources;
+        let mut out = vec![Choice {
+            id: "device".into(),
+            name: "This device (download from here)".into(),
+            free_bytes: backup::space_available(src.files.parent().unwrap_or(&src.files)),
+        }];
+        for m in media::removable(&src.media) {
+            if m.writable() {
+                out.push(Choice {
+                    id: format!("usb:{}", m.uuid),
+                    name: format!("USB drive {} ({})", m.uuid, m.fs),
+                    free_bytes: backup::space_available(&m.mount),
+                });
+            }
+        }
+        for u in &src.uploads {
+            out.push(Choice {
+                id: format!("upload:{}", u.name),
+                name: format!("Upload: {}", u.name),
+                free_bytes: None,
+            });
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Data(choices))
+}
+
+/// Streams an export kept on the device.
+async fn download(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let ex = s.exports.clone();
+    let (job, path) = blocking(move || {
+        let job = ex.queue.get(id)?;
+        let path = job
+            .file
+            .as_ref()
+            .filter(|_| job.state == JobState::Done && job.destination == Destination::Device)
+            .map(|f| ex.sources.files.join(f));
+        Ok((job, path))
+    })
+    .await?;
+    let path = path.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "Export {id} is not kept on this device: it went to {} or has not finished.",
+            job.destination
+        ))
+    })?;
+    let name = job.file.unwrap_or_default();
+    let content_type = match job.what {
+        What::BoatlogCsv { .. } => "text/csv; charset=utf-8",
+        What::Backup { .. } => "application/gzip",
+    };
+    crate::http::download::file(&path, content_type, &name)
+        .await
+        .map_err(|_| {
+            ApiError::not_found(format!(
+                "The file of export {id} is no longer on the device."
+            ))
+        })
+}
