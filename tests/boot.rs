@@ -240,6 +240,7 @@ fn hardened_inside(port: u16, jar: &Path) {
     let served = [
         "/license/info",
         "/tier/status",
+        "/export/status",
         "/api/backup/list",
         "/",
         "/settings.html",
@@ -285,6 +286,71 @@ fn hardened_inside(port: u16, jar: &Path) {
     for path in served {
         assert!(answered.contains(&path), "{path} no longer answers");
     }
+}
+
+/// The boat log and the export queue inside the image: an entry written, found, and
+/// exported as CSV onto the USB stick by the queue's worker. Returns the file's name.
+fn boatlog_and_export_inside(port: u16, jar: &Path) -> String {
+    let call = |method: &str, path: &str, body: Option<&Value>| {
+        let (status, text) =
+            http(port, method, path, body, Some(jar)).expect("the appliance answers");
+        assert_eq!(status, 200, "{method} {path}: {text}");
+        serde_json::from_str::<Value>(&text).unwrap()["data"].clone()
+    };
+    let entry = call(
+        "POST",
+        "/api/boatlog",
+        Some(&json!({"text": BOOT_ENTRY, "latitude": 54.3, "longitude": 10.1})),
+    );
+    let page = call("GET", "/api/boatlog?kind=text", None);
+    assert_eq!(page["entries"][0]["id"], entry["id"], "{page}");
+    assert_eq!(page["entries"][0]["text"], BOOT_ENTRY);
+    let job = call(
+        "POST",
+        "/export/generate",
+        Some(&json!({"what": "boatlog_csv", "destination": "usb:4A1B-22F0"})),
+    );
+    let id = job["id"].clone();
+    for _ in 0..60 {
+        let status = call("GET", "/export/status", None);
+        let done = status["finished"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["id"] == id)
+            .cloned();
+        if let Some(done) = done {
+            eprintln!("the export in the image: {done}");
+            return done["file"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            status["failed"].as_array().unwrap().is_empty(),
+            "the export failed: {status}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    panic!("the export to the USB stick never finished");
+}
+
+const BOOT_ENTRY: &str = "Engine checked, all well ⚓ \"quoted\", with a comma";
+
+/// The CSV the queue wrote to the USB stick is there after power-off, read back from the
+/// FAT image with mtools, with the entry as it was written.
+fn stick_holds_export(stick: &Path, name: &str, work: &Path) {
+    let out = work.join("from-stick").join(name);
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    run(Command::new("mcopy")
+        .arg("-n")
+        .arg("-i")
+        .arg(stick)
+        .arg(format!("::/d3kos-exports/{name}"))
+        .arg(&out));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(csv.starts_with('\u{feff}'), "no BOM: {csv}");
+    assert!(
+        csv.contains("\"Engine checked, all well ⚓ \"\"quoted\"\", with a comma\""),
+        "{csv}"
+    );
 }
 
 /// The backup written to the USB stick is there after power-off, whole: read back from the
@@ -429,6 +495,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     assert_running(&first.guest, &jar);
     hardened_inside(first.guest.port, &jar);
     let stick_backup = backup_and_restore_inside(first.guest.port, &jar);
+    let stick_export = boatlog_and_export_inside(first.guest.port, &jar);
     let machine_id = console_value(&first.guest.console(), "machine-id ")
         .unwrap_or_else(|| panic!("no machine-id line:\n{}", first.guest.console_tail()));
     assert_eq!(machine_id.len(), 32, "{machine_id}");
@@ -437,6 +504,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
         "the first boot did not power off cleanly"
     );
     stick_holds(&work.join("usb-stick.img"), &stick_backup, work);
+    stick_holds_export(&work.join("usb-stick.img"), &stick_export, work);
 
     // From outside: the first-boot partitions exist where the plan says, the data
     // partition reaches the end of the card, their file systems are clean.

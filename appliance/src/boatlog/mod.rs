@@ -307,6 +307,37 @@ impl Boatlog {
         self.get_in(&conn, conn.last_insert_rowid())
     }
 
+    /// Writes many entries in one transaction, all of them or none (an import of an older
+    /// log). Each is checked as [`Boatlog::add`] checks it.
+    pub fn add_many(&self, entries: &[NewEntry]) -> Result<(), BoatlogError> {
+        for e in entries {
+            e.check()?;
+        }
+        let mut conn = self.open()?;
+        let tx = conn.transaction().map_err(sql(&self.path))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO entry (at, kind, text, author, latitude, longitude, engine_hours)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(sql(&self.path))?;
+            for e in entries {
+                stmt.execute(params![
+                    e.at,
+                    e.kind.unwrap_or(Kind::Text).as_str(),
+                    e.text,
+                    e.author,
+                    e.latitude,
+                    e.longitude,
+                    e.engine_hours
+                ])
+                .map_err(sql(&self.path))?;
+            }
+        }
+        tx.commit().map_err(sql(&self.path))
+    }
+
     /// The appliance's own entry, for every service that has something to log. A log that
     /// cannot be written never stops the work it reports on: the failure is logged.
     pub fn auto(&self, at: i64, text: impl Into<String>) {
@@ -514,6 +545,22 @@ pub(crate) mod tests {
         }
         let want: Vec<String> = (0..25).rev().map(|i| format!("entry {i}")).collect();
         assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn a_batch_is_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Boatlog::in_state(dir.path());
+        let mut batch: Vec<NewEntry> = (0..100).map(|i| entry(i, "ok")).collect();
+        batch.push(entry(100, "bad\0"));
+        assert!(matches!(
+            log.add_many(&batch),
+            Err(BoatlogError::Invalid(_))
+        ));
+        assert_eq!(log.count().unwrap(), 0);
+        batch.pop();
+        log.add_many(&batch).unwrap();
+        assert_eq!(log.count().unwrap(), 100);
     }
 
     #[test]
