@@ -97,6 +97,103 @@ pub fn open(path: &Path, schema: &Schema) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
+/// Open connections to one database, kept between uses: opening one costs more than most
+/// queries. A connection is handed out only while the file at the path is still the one it
+/// opened, so a restore that swaps the folder (or anything that replaces the file) is
+/// followed at the next use, never written past.
+pub struct Pool {
+    path: PathBuf,
+    schema: &'static Schema,
+    idle: std::sync::Mutex<Vec<(FileId, Connection)>>,
+}
+
+/// A file's identity: device and inode.
+type FileId = (u64, u64);
+
+/// Connections kept idle at most.
+const IDLE: usize = 4;
+
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+impl Pool {
+    pub fn new(path: PathBuf, schema: &'static Schema) -> Pool {
+        Pool {
+            path,
+            schema,
+            idle: std::sync::Mutex::default(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A connection to the database as it is at the path now.
+    pub fn get(&self) -> Result<Pooled<'_>, DbError> {
+        let now = file_id(&self.path);
+        let reused = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            // Connections to a file that is no longer at the path are closed.
+            idle.retain(|(id, _)| Some(*id) == now);
+            idle.pop()
+        };
+        let (id, conn) = match reused {
+            Some(c) => c,
+            None => {
+                let conn = open(&self.path, self.schema)?;
+                let id = file_id(&self.path).ok_or_else(|| DbError::Open {
+                    name: self.schema.name,
+                    path: self.path.clone(),
+                    source: rusqlite::Error::InvalidPath(self.path.clone()),
+                })?;
+                (id, conn)
+            }
+        };
+        Ok(Pooled {
+            pool: self,
+            id,
+            conn: Some(conn),
+        })
+    }
+}
+
+/// A connection from a [`Pool`], back in it when dropped.
+pub struct Pooled<'a> {
+    pool: &'a Pool,
+    id: FileId,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Pooled<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("held until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        // A connection left inside a transaction (a panic mid-way) is not reused.
+        if !conn.is_autocommit() {
+            return;
+        }
+        let mut idle = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE {
+            idle.push((self.id, conn));
+        }
+    }
+}
+
 fn version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
 }
@@ -209,6 +306,37 @@ mod tests {
         );
         assert!(e.to_string().contains("newer d3kOS"), "{e}");
         assert_eq!(std::fs::read(&p).unwrap(), before);
+    }
+
+    #[test]
+    fn a_pooled_connection_follows_a_folder_that_was_swapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let pool = Pool::new(state.join("t.db"), &V1);
+        pool.get()
+            .unwrap()
+            .execute("INSERT INTO a (x) VALUES (1)", [])
+            .unwrap();
+        // Another folder is swapped in, as a restore does, while a connection is kept.
+        let restored = dir.path().join("restored");
+        std::fs::create_dir(&restored).unwrap();
+        open(&restored.join("t.db"), &V1)
+            .unwrap()
+            .execute("INSERT INTO a (x) VALUES (2)", [])
+            .unwrap();
+        std::fs::rename(&state, dir.path().join("replaced")).unwrap();
+        std::fs::rename(&restored, &state).unwrap();
+        let conn = pool.get().unwrap();
+        conn.execute("INSERT INTO a (x) VALUES (3)", []).unwrap();
+        let xs: Vec<i64> = conn
+            .prepare("SELECT x FROM a ORDER BY x")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(xs, [2, 3], "written to the database now in place");
     }
 
     #[test]

@@ -158,7 +158,7 @@ pub struct Query {
 
 /// Where a page ended: the last entry's time and id. Entries sort by both, so a page
 /// boundary never skips or repeats an entry written at the same millisecond.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cursor {
     pub at: i64,
     pub id: i64,
@@ -185,9 +185,17 @@ impl Cursor {
 
 /// The boat log in a state folder. Each call opens the database, so a restore that swaps
 /// the state folder is seen by the next call.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Boatlog {
-    path: PathBuf,
+    pool: std::sync::Arc<db::Pool>,
+}
+
+impl std::fmt::Debug for Boatlog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Boatlog")
+            .field("path", &self.path())
+            .finish()
+    }
 }
 
 fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> BoatlogError + '_ {
@@ -267,16 +275,16 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
 impl Boatlog {
     pub fn in_state(state_dir: &Path) -> Boatlog {
         Boatlog {
-            path: state_dir.join(FILE),
+            pool: std::sync::Arc::new(db::Pool::new(state_dir.join(FILE), &SCHEMA)),
         }
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.pool.path()
     }
 
-    pub fn open(&self) -> Result<Connection, BoatlogError> {
-        db::open(&self.path, &SCHEMA).map_err(|e| {
+    pub fn open(&self) -> Result<db::Pooled<'_>, BoatlogError> {
+        self.pool.get().map_err(|e| {
             if e.is_full() {
                 BoatlogError::Full
             } else {
@@ -303,7 +311,7 @@ impl Boatlog {
                 e.engine_hours
             ],
         )
-        .map_err(sql(&self.path))?;
+        .map_err(sql(self.path()))?;
         self.get_in(&conn, conn.last_insert_rowid())
     }
 
@@ -314,14 +322,14 @@ impl Boatlog {
             e.check()?;
         }
         let mut conn = self.open()?;
-        let tx = conn.transaction().map_err(sql(&self.path))?;
+        let tx = conn.transaction().map_err(sql(self.path()))?;
         {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT INTO entry (at, kind, text, author, latitude, longitude, engine_hours)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
-                .map_err(sql(&self.path))?;
+                .map_err(sql(self.path()))?;
             for e in entries {
                 stmt.execute(params![
                     e.at,
@@ -332,10 +340,10 @@ impl Boatlog {
                     e.longitude,
                     e.engine_hours
                 ])
-                .map_err(sql(&self.path))?;
+                .map_err(sql(self.path()))?;
             }
         }
-        tx.commit().map_err(sql(&self.path))
+        tx.commit().map_err(sql(self.path()))
     }
 
     /// The appliance's own entry, for every service that has something to log. A log that
@@ -354,7 +362,8 @@ impl Boatlog {
     }
 
     pub fn get(&self, id: i64) -> Result<Entry, BoatlogError> {
-        self.get_in(&self.open()?, id)
+        let conn = self.open()?;
+        self.get_in(&conn, id)
     }
 
     fn get_in(&self, conn: &Connection, id: i64) -> Result<Entry, BoatlogError> {
@@ -364,7 +373,7 @@ impl Boatlog {
             row,
         )
         .optional()
-        .map_err(sql(&self.path))?
+        .map_err(sql(self.path()))?
         .ok_or(BoatlogError::NotFound { id })
     }
 
@@ -372,32 +381,44 @@ impl Boatlog {
     pub fn page(&self, q: &Query) -> Result<Page, BoatlogError> {
         let conn = self.open()?;
         let limit = q.limit.clamp(1, 500);
-        let before = q.before.unwrap_or(Cursor {
+        // One upper bound, the lower of the cursor and the range's end, so the index is
+        // entered where the page starts rather than scanned down from the newest entry.
+        let mut upper = q.before.unwrap_or(Cursor {
             at: i64::MAX,
             id: i64::MAX,
         });
+        if let Some(to) = q.to {
+            upper = upper.min(Cursor {
+                at: to.saturating_sub(1),
+                id: i64::MAX,
+            });
+        }
+        // With a kind, the (kind, at, id) index serves the page.
+        let kind = if q.kind.is_some() {
+            "AND kind = ?4"
+        } else {
+            ""
+        };
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM entry
-                 WHERE (at, id) < (?1, ?2) AND at >= ?3 AND at < ?4
-                   AND (?5 IS NULL OR kind = ?5)
-                 ORDER BY at DESC, id DESC LIMIT ?6"
+                 WHERE (at, id) < (?1, ?2) AND at >= ?3 {kind}
+                 ORDER BY at DESC, id DESC LIMIT ?5"
             ))
-            .map_err(sql(&self.path))?;
+            .map_err(sql(self.path()))?;
         let mut entries = stmt
             .query_map(
                 params![
-                    before.at,
-                    before.id,
+                    upper.at,
+                    upper.id,
                     q.from.unwrap_or(i64::MIN),
-                    q.to.unwrap_or(i64::MAX),
                     q.kind.map(Kind::as_str),
                     limit + 1
                 ],
                 row,
             )
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(sql(&self.path))?;
+            .map_err(sql(self.path()))?;
         let next = (entries.len() > limit as usize).then(|| {
             entries.truncate(limit as usize);
             Cursor::of(entries.last().expect("a full page"))
@@ -424,17 +445,17 @@ impl Boatlog {
                  WHERE (at, id) > (?1, ?2) AND at >= ?3 AND at < ?4
                  ORDER BY at, id LIMIT ?5"
             ))
-            .map_err(sql(&self.path))?;
+            .map_err(sql(self.path()))?;
         stmt.query_map(params![after.at, after.id, from, to, limit], row)
             .and_then(|rows| rows.collect())
-            .map_err(sql(&self.path))
+            .map_err(sql(self.path()))
     }
 
     pub fn delete(&self, id: i64) -> Result<(), BoatlogError> {
         let n = self
             .open()?
             .execute("DELETE FROM entry WHERE id = ?1", [id])
-            .map_err(sql(&self.path))?;
+            .map_err(sql(self.path()))?;
         if n == 0 {
             return Err(BoatlogError::NotFound { id });
         }
@@ -482,7 +503,7 @@ impl Boatlog {
             "INSERT OR REPLACE INTO audio (entry, content_type, data) VALUES (?1, ?2, ?3)",
             params![id, content_type, data],
         )
-        .map_err(sql(&self.path))?;
+        .map_err(sql(self.path()))?;
         Ok(())
     }
 
@@ -496,7 +517,7 @@ impl Boatlog {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
-        .map_err(sql(&self.path))?
+        .map_err(sql(self.path()))?
         .ok_or(BoatlogError::NoAudio { id })
     }
 
@@ -504,7 +525,7 @@ impl Boatlog {
     pub fn count(&self) -> Result<u64, BoatlogError> {
         self.open()?
             .query_row("SELECT count(*) FROM entry", [], |r| r.get(0))
-            .map_err(sql(&self.path))
+            .map_err(sql(self.path()))
     }
 }
 
