@@ -31,7 +31,7 @@ pub struct Config {
     pub features: Features,
     pub server: ServerConfig,
     pub boatlog: BoatlogConfig,
-    pub export: crate::export::ExportConfig,
+    pub export: ExportConfig,
 }
 
 /// `[boatlog]`: how long entries are kept, and how large a recording may be.
@@ -132,14 +132,6 @@ impl Default for BackupConfig {
     }
 }
 
-impl BackupConfig {
-    pub fn limits(&self) -> crate::backup::Limits {
-        crate::backup::Limits {
-            max_total_bytes: self.max_restore_bytes,
-        }
-    }
-}
-
 impl Default for Features {
     fn default() -> Self {
         Features {
@@ -163,9 +155,63 @@ impl Default for Config {
             features: Features::default(),
             server: ServerConfig::default(),
             boatlog: BoatlogConfig::default(),
-            export: crate::export::ExportConfig::default(),
+            export: ExportConfig::default(),
         }
     }
+}
+
+/// `[export]` in the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// The queue and the exports kept on the device: on the data partition, outside the
+    /// state folder, so a restore never takes the queue back in time.
+    pub dir: PathBuf,
+    /// Seconds before each retry of a failed job; after the last, the job has failed.
+    pub retry_secs: Vec<u64>,
+    /// Upload addresses exports may be sent to.
+    pub upload: Vec<Upload>,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            dir: PathBuf::from("/var/lib/d3kos-exports"),
+            retry_secs: vec![5, 300, 900],
+            upload: Vec::new(),
+        }
+    }
+}
+
+/// One upload address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upload {
+    /// How the owner picks it: `upload:NAME`.
+    pub name: String,
+    /// `http://` or `https://`. With PUT the file name is appended (a folder URL ends in
+    /// `/`); with POST the file goes to the URL as it is.
+    pub url: String,
+    #[serde(default)]
+    pub method: UploadMethod,
+    /// Seconds the whole upload may take.
+    #[serde(default = "default_upload_timeout")]
+    pub timeout_secs: u64,
+    /// Sent as the Authorization header.
+    #[serde(default)]
+    pub authorization: Option<String>,
+}
+
+fn default_upload_timeout() -> u64 {
+    300
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum UploadMethod {
+    #[default]
+    Put,
+    Post,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,13 +230,6 @@ pub enum ConfigError {
 }
 
 impl Config {
-    pub fn backup_paths(&self) -> crate::backup::Paths {
-        crate::backup::Paths {
-            state_dir: self.state_dir.clone(),
-            backup_dir: self.backup_dir.clone(),
-        }
-    }
-
     /// Reads the file; a missing file means all defaults.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {

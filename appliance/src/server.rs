@@ -72,8 +72,8 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
         state.problems.clone(),
     ));
     tokio::spawn(crate::backup::schedule::run(
-        state.config.backup_paths(),
-        state.config.backup.limits(),
+        crate::backup::Paths::of(&state.config),
+        crate::backup::Limits::of(&state.config.backup),
         state.backup_jobs.clone(),
     ));
     tokio::spawn(crate::boatlog::retention::run(

@@ -25,7 +25,7 @@ pub enum Command {
 }
 
 pub fn run(config: &Config, command: &Command) -> Result<(), BackupError> {
-    let paths = config.backup_paths();
+    let paths = crate::backup::Paths::of(config);
     let done = run_in(config, &paths, command);
     // From a root shell: what was written belongs to the daemon's user, as if it had.
     if paths.backup_dir.exists() {
@@ -36,7 +36,7 @@ pub fn run(config: &Config, command: &Command) -> Result<(), BackupError> {
 
 fn run_in(config: &Config, paths: &Paths, command: &Command) -> Result<(), BackupError> {
     let paths = paths.clone();
-    let limits = config.backup.limits();
+    let limits = crate::backup::Limits::of(&config.backup);
     let mut out = std::io::stdout().lock();
     let mut say = |line: String| {
         let _ = writeln!(out, "{line}");

@@ -44,6 +44,14 @@ pub struct Paths {
 }
 
 impl Paths {
+    /// The device's own backup folder and state folder, from the configuration.
+    pub fn of(config: &crate::config::Config) -> Paths {
+        Paths {
+            state_dir: config.state_dir.clone(),
+            backup_dir: config.backup_dir.clone(),
+        }
+    }
+
     /// The same state folder, with backups on a USB drive.
     pub fn on(&self, medium: &media::Medium) -> Paths {
         Paths {
@@ -688,6 +696,14 @@ const FUTURE_SLACK: i64 = 86_400;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_total_bytes: u64,
+}
+
+impl Limits {
+    pub fn of(config: &crate::config::BackupConfig) -> Limits {
+        Limits {
+            max_total_bytes: config.max_restore_bytes,
+        }
+    }
 }
 
 /// Deletes the oldest backups beyond `keep`, never the newest one that verifies. Returns

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::{ExportConfig, Upload, UploadMethod};
 use crate::db::DbError;
 pub use queue::{Job, Queue, State};
 
@@ -78,60 +79,6 @@ impl Serialize for Destination {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
-}
-
-/// `[export]` in the configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ExportConfig {
-    /// The queue and the exports kept on the device: on the data partition, outside the
-    /// state folder, so a restore never takes the queue back in time.
-    pub dir: PathBuf,
-    /// Seconds before each retry of a failed job; after the last, the job has failed.
-    pub retry_secs: Vec<u64>,
-    /// Upload addresses exports may be sent to.
-    pub upload: Vec<Upload>,
-}
-
-impl Default for ExportConfig {
-    fn default() -> Self {
-        ExportConfig {
-            dir: PathBuf::from("/var/lib/d3kos-exports"),
-            retry_secs: vec![5, 300, 900],
-            upload: Vec::new(),
-        }
-    }
-}
-
-/// One upload address.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Upload {
-    /// How the owner picks it: `upload:NAME`.
-    pub name: String,
-    /// `http://` or `https://`. With PUT the file name is appended (a folder URL ends in
-    /// `/`); with POST the file goes to the URL as it is.
-    pub url: String,
-    #[serde(default)]
-    pub method: UploadMethod,
-    /// Seconds the whole upload may take.
-    #[serde(default = "default_upload_timeout")]
-    pub timeout_secs: u64,
-    /// Sent as the Authorization header.
-    #[serde(default)]
-    pub authorization: Option<String>,
-}
-
-fn default_upload_timeout() -> u64 {
-    300
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum UploadMethod {
-    #[default]
-    Put,
-    Post,
 }
 
 #[derive(Debug, thiserror::Error)]

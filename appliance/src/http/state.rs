@@ -50,9 +50,12 @@ impl AppState {
         // A restore cut off by a power cut is finished or undone before anything reads the
         // state folder.
         problems.extend(
-            crate::backup::recover(&config.backup_paths(), &config.backup.limits())
-                .into_iter()
-                .map(|line| format!("backup: {line}")),
+            crate::backup::recover(
+                &crate::backup::Paths::of(&config),
+                &crate::backup::Limits::of(&config.backup),
+            )
+            .into_iter()
+            .map(|line| format!("backup: {line}")),
         );
         let (licence, p) = Licence::load_or_create(&config.state_dir, config.tier, now)
             .context("while loading the licence")?;
@@ -74,7 +77,7 @@ impl AppState {
             queue: crate::export::Queue::in_dir(&config.export.dir),
             sources: crate::export::deliver::Sources {
                 boatlog: boatlog.clone(),
-                backups: config.backup_paths(),
+                backups: crate::backup::Paths::of(&config),
                 media: crate::backup::media::Roots::system(&config.backup.media_dir),
                 uploads: config.export.upload.clone(),
                 files: config.export.dir.join("files"),

@@ -90,7 +90,7 @@ struct Where {
 
 /// `write`: the request writes there (create, delete), so the drive must take writes.
 fn paths_for(s: &Shared, destination: Option<&str>, write: bool) -> Result<Paths, ApiError> {
-    let home = s.config.backup_paths();
+    let home = crate::backup::Paths::of(&s.config);
     match destination {
         None | Some("data") => Ok(home),
         Some(d) => {
@@ -191,7 +191,7 @@ async fn list(
     Query(at): Query<Where>,
 ) -> Result<Data<ListAnswer>, ApiError> {
     let paths = paths_for(&s, at.destination.as_deref(), false)?;
-    let home = s.config.backup_paths();
+    let home = crate::backup::Paths::of(&s.config);
     let (backups, last, settings, free_bytes) = blocking(move || {
         let free = backup::space_available(&paths.backup_dir);
         Ok((
@@ -220,7 +220,7 @@ struct StatusAnswer {
 async fn status(State(s): State<Shared>, _owner: Owner) -> Data<StatusAnswer> {
     Data(StatusAnswer {
         running: running(&s),
-        last: backup::last_result(&s.config.backup_paths()),
+        last: backup::last_result(&crate::backup::Paths::of(&s.config)),
     })
 }
 
@@ -241,8 +241,8 @@ async fn create(
 ) -> Result<Data<CreatedAnswer>, ApiError> {
     let paths = paths_for(&s, at.destination.as_deref(), true)?;
     let (_job, progress) = start(&s.backup_jobs, "create")?;
-    let home = s.config.backup_paths();
-    let limits = s.config.backup.limits();
+    let home = crate::backup::Paths::of(&s.config);
+    let limits = crate::backup::Limits::of(&s.config.backup);
     let boatlog = s.boatlog.clone();
     let answer = blocking(move || {
         let now = crate::time::unix_now();
@@ -292,7 +292,7 @@ async fn verify(
     let id = BackupId::parse(&req.id).map_err(api_error)?;
     let paths = paths_for(&s, req.destination.as_deref(), false)?;
     let (_job, progress) = start(&s.backup_jobs, "verify")?;
-    let limits = s.config.backup.limits();
+    let limits = crate::backup::Limits::of(&s.config.backup);
     let m = blocking({
         let id = id.clone();
         move || backup::verify(&paths, &id, &limits, &progress)
@@ -320,8 +320,8 @@ async fn restore(
     let state = s.clone();
     let restored = blocking(move || {
         let _writes = writes;
-        let home = state.config.backup_paths();
-        let limits = state.config.backup.limits();
+        let home = crate::backup::Paths::of(&state.config);
+        let limits = crate::backup::Limits::of(&state.config.backup);
         let now = crate::time::unix_now();
         let r = backup::restore::restore(
             &paths,
@@ -377,7 +377,7 @@ async fn remove(
 }
 
 async fn settings(State(s): State<Shared>, _owner: Owner) -> Data<Settings> {
-    Data(Settings::load(&s.config.backup_paths()))
+    Data(Settings::load(&crate::backup::Paths::of(&s.config)))
 }
 
 async fn set_settings(
@@ -387,7 +387,7 @@ async fn set_settings(
 ) -> Result<Data<Settings>, ApiError> {
     new.check().map_err(ApiError::bad_request)?;
     let _writing = s.writing()?;
-    new.save(&s.config.backup_paths())
+    new.save(&crate::backup::Paths::of(&s.config))
         .map_err(|e| ApiError::storage(&e))?;
     Ok(Data(new))
 }
@@ -425,7 +425,7 @@ async fn upload(
     use http_body_util::BodyExt;
     use tokio::io::AsyncWriteExt;
     let (_job, _) = start(&s.backup_jobs, "upload")?;
-    let paths = s.config.backup_paths();
+    let paths = crate::backup::Paths::of(&s.config);
     let limit = s.config.backup.max_upload_bytes;
     let tmp = backup::upload_path(&paths);
     let mut file = {
@@ -463,7 +463,7 @@ async fn upload(
         .await
         .map_err(|e| cleanup(api_error(BackupError::io(&tmp)(e))))?;
     drop(file);
-    let limits = s.config.backup.limits();
+    let limits = crate::backup::Limits::of(&s.config.backup);
     let tmp2 = tmp.clone();
     let now = crate::time::unix_now();
     let (id, m) = blocking(move || backup::accept_upload(&paths, &tmp2, &limits, now))

@@ -162,7 +162,8 @@ async fn generate(
                 .as_deref()
                 .ok_or_else(|| ApiError::bad_request("A backup export needs the backup's id."))?;
             let id = BackupId::parse(id).map_err(super::backup::api_error)?;
-            backup::existing(&s.config.backup_paths(), &id).map_err(super::backup::api_error)?;
+            backup::existing(&crate::backup::Paths::of(&s.config), &id)
+                .map_err(super::backup::api_error)?;
             What::Backup {
                 id: id.as_str().to_owned(),
             }
