@@ -80,16 +80,10 @@ impl Sources {
     pub fn deliver(&self, job: &Job, name: &str, progress: &Progress) -> Result<u64, ExportError> {
         let produce = |w: &mut dyn Write| self.produce(job, w);
         match &job.destination {
-            Destination::Device => to_folder(&self.files, name, None, progress, produce),
+            Destination::Device => self.write_into(job, &self.files, name, None, progress),
             Destination::Usb(uuid) => {
                 let m = self.drive(uuid)?;
-                to_folder(
-                    &m.mount.join(USB_FOLDER),
-                    name,
-                    Some(uuid),
-                    progress,
-                    produce,
-                )
+                self.write_into(job, &m.mount.join(USB_FOLDER), name, Some(uuid), progress)
             }
             Destination::Upload(upload) => {
                 let upload = self.upload(upload)?;
@@ -105,6 +99,32 @@ impl Sources {
             }
         }
         .inspect(|_| crashpoint::reached("export: delivered"))
+    }
+
+    /// Writes the export into a folder; a backup archive takes its checksum file along, so
+    /// `sha256sum -c` checks the copy where it lands.
+    fn write_into(
+        &self,
+        job: &Job,
+        dir: &Path,
+        name: &str,
+        usb: Option<&str>,
+        progress: &Progress,
+    ) -> Result<u64, ExportError> {
+        let size = to_folder(dir, name, usb, progress, |w| self.produce(job, w))?;
+        if let What::Backup { id } = &job.what {
+            let id = BackupId::parse(id).map_err(|e| ExportError::Source(format!("{e}.")))?;
+            let from = self.backups.sidecar(&id);
+            let sum =
+                std::fs::read(&from).map_err(|source| ExportError::Io { path: from, source })?;
+            to_folder(dir, &format!("{name}.sha256"), usb, progress, |w| {
+                w.write_all(&sum).map_err(|source| ExportError::Io {
+                    path: PathBuf::new(),
+                    source,
+                })
+            })?;
+        }
+        Ok(size)
     }
 
     /// Writes the export's content to `out`.

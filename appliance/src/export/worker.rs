@@ -94,10 +94,12 @@ impl Exports {
         Ok(Step::Ran(job.id))
     }
 
-    /// Removes the device's copy of a job's file, if it kept one.
+    /// Removes the device's copy of a job's file (and a backup's checksum file), if it
+    /// kept one.
     pub fn forget_file(&self, job: &Job) {
         if let (Destination::Device, Some(file)) = (&job.destination, &job.file) {
             let _ = std::fs::remove_file(self.sources.files.join(file));
+            let _ = std::fs::remove_file(self.sources.files.join(format!("{file}.sha256")));
         }
     }
 }
@@ -377,6 +379,49 @@ mod tests {
         assert_eq!(files, std::slice::from_ref(&name));
         let text = std::fs::read_to_string(ex.sources.files.join(&name)).unwrap();
         assert_eq!(text.matches("\r\n").count(), 4, "{text}");
+    }
+
+    #[test]
+    fn a_backup_export_takes_its_checksum_file_and_sha256sum_accepts_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, _) = upload_server(0);
+        let ex = exports(dir.path(), addr);
+        with_entries(&ex);
+        let made = crate::backup::create::create(
+            &ex.sources.backups,
+            crate::backup::Kind::Manual,
+            T0 / 1000,
+            &crate::backup::Progress::default(),
+        )
+        .unwrap();
+        let job = ex
+            .add(
+                What::Backup {
+                    id: made.id.as_str().to_owned(),
+                },
+                Destination::Device,
+                T0,
+            )
+            .unwrap();
+        assert_eq!(ex.step(&|| T0).unwrap(), Step::Ran(job.id));
+        let j = ex.queue.get(job.id).unwrap();
+        assert_eq!(j.state, State::Done, "{j:?}");
+        let mut names: Vec<String> = std::fs::read_dir(&ex.sources.files)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let archive = format!("{}.tar.gz", made.id.as_str());
+        assert_eq!(names, [archive.clone(), format!("{archive}.sha256")]);
+        let check = std::process::Command::new("sha256sum")
+            .arg("-c")
+            .arg(format!("{archive}.sha256"))
+            .current_dir(&ex.sources.files)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{check:?}");
+        ex.forget_file(&j);
+        assert_eq!(std::fs::read_dir(&ex.sources.files).unwrap().count(), 0);
     }
 
     #[test]
