@@ -26,6 +26,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../web/dashboard.html"),
     ),
     (
+        "/boatlog.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../web/boatlog.html"),
+    ),
+    (
         "/app.css",
         "text/css; charset=utf-8",
         include_bytes!("../web/app.css"),

@@ -89,6 +89,7 @@ fn pages_are_served_with_a_strict_policy_and_no_open_cors() {
     for (path, mime) in [
         ("/", "text/html"),
         ("/settings.html", "text/html"),
+        ("/boatlog.html", "text/html"),
         ("/dashboard.html", "text/html"),
         ("/app.css", "text/css"),
         ("/app.js", "text/javascript"),

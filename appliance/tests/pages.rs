@@ -57,12 +57,12 @@ fn pages_pass_axe_in_chromium_with_screenshots() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "png"))
         .collect();
-    assert!(pngs.len() >= 6, "a screenshot per page and theme: {pngs:?}");
+    assert!(pngs.len() >= 8, "a screenshot per page and theme: {pngs:?}");
     for p in &pngs {
         println!("screenshot: {}", p.display());
     }
     assert!(
-        stdout.lines().any(|l| l.trim() == "6 passed, 0 failed"),
+        stdout.lines().any(|l| l.trim() == "8 passed, 0 failed"),
         "{stdout}"
     );
 }
@@ -119,4 +119,70 @@ fn backup_and_restore_work_from_the_settings_page() {
     );
     assert!(!names.iter().any(|n| n.contains("000001")), "{names:?}");
     assert!(!dev.dir.path().join("etc/passwd").exists());
+}
+
+#[test]
+fn the_boat_log_and_the_export_queue_work_from_their_pages() {
+    // An upload that cannot be reached: the port was free a moment ago and nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dev = Device::new(&format!(
+        "export.retry_secs = [1, 8]\n[[export.upload]]\nname = \"office\"\nurl = \"http://{closed}/in\"\n"
+    ));
+    let d = dev.start();
+    let shots = shots();
+    let base = format!("http://{}", d.addr);
+    let code = dev.setup_code();
+    let stdout = page_check(
+        "boatlog.mjs",
+        &[base.as_ref(), code.as_ref(), shots.as_os_str()],
+    );
+    assert!(
+        stdout.lines().any(|l| l.trim() == "27 passed, 0 failed"),
+        "{stdout}"
+    );
+    // What the clicks did, through the API a script would use.
+    let log = common::request(d.addr, "GET", "/api/boatlog?limit=500", &[], b"").json();
+    let texts: Vec<&str> = log["data"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        !texts.iter().any(|t| t.contains("שלום")),
+        "the entries deleted on the page are gone: {texts:?}"
+    );
+    for theme in ["day", "night"] {
+        assert!(
+            texts.contains(&format!("Voice note, {theme} watch").as_str()),
+            "{texts:?}"
+        );
+    }
+    let status = common::request(d.addr, "GET", "/api/export/status", &[], b"").json();
+    let finished = status["data"]["finished"].as_array().unwrap();
+    assert_eq!(
+        finished.len(),
+        2,
+        "one export to the device per theme: {status}"
+    );
+    assert!(
+        finished.iter().all(|j| j["destination"] == "device"),
+        "{status}"
+    );
+    assert_eq!(status["data"]["failed"], serde_json::json!([]), "{status}");
+    assert_eq!(status["data"]["pending"], serde_json::json!([]), "{status}");
+    let mut files: Vec<String> = std::fs::read_dir(dev.exports().join("files"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut named: Vec<String> = finished
+        .iter()
+        .map(|j| j["file"].as_str().unwrap().to_owned())
+        .collect();
+    named.sort();
+    assert_eq!(files, named);
 }

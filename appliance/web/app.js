@@ -566,6 +566,7 @@
         formError('');
         await loadSession();
         loadBackups();
+        loadExports();
         setMessage('owner-note', 'Signed out.');
         const u = $('signin-username');
         if (u && !$('signin-form').hidden) u.focus();
@@ -581,9 +582,10 @@
     setMessage('owner-note', `${note ? note + ' ' : ''}Signed in as ${text(who)}.`);
     const b = $('signout-button');
     if (b && !$('signed-in').hidden) b.focus();
-    // What needs an account (live data, backups) may answer now.
+    // What needs an account (live data, backups, exports) may answer now.
     loadHealth();
     loadBackups();
+    loadExports(true);
   }
 
   // ---- backup & restore
@@ -845,13 +847,744 @@
     });
   }
 
+  // ---- exports
+
+  const EXPORT_BUSY_MS = 2000;
+  const EXPORT_IDLE_MS = 15000;
+  const EXPORT_DESTINATIONS_MS = 10000;
+  let exportTimer = null;
+  let exportSeq = 0;
+  let exportFailedToLoad = false;
+  let exportDestinationsAt = 0;
+  /** Destination names by id, as /api/export/destinations gives them. */
+  let exportNames = {};
+  /** The job queued from this page, followed until it is finished or has failed. */
+  let exportWatch = null;
+
+  function exportMessage(error, note) {
+    setMessage('export-error', error || '');
+    setMessage('export-note', note || '');
+  }
+
+  /** Milliseconds since 1970 UTC as "2026-11-29 10:00 UTC". */
+  function formatMs(ms) {
+    if (!isNum(ms) || Math.abs(ms) > 8.64e15) return NA;
+    return formatDate(new Date(ms).toISOString());
+  }
+
+  function destinationName(id) {
+    if (typeof id !== 'string' || !id) return NA;
+    if (id === 'device') return 'This device';
+    if (exportNames[id]) return exportNames[id];
+    if (id.startsWith('usb:')) return `USB drive ${id.slice(4)}`;
+    if (id.startsWith('upload:')) return `Upload: ${id.slice(7)}`;
+    return id;
+  }
+
+  function jobWhat(j) {
+    const w = j.what && typeof j.what === 'object' ? j.what : {};
+    if (w.type === 'boatlog_csv') {
+      const from = isNum(w.from) ? ` from ${formatMs(w.from)}` : ', all entries';
+      const to = isNum(w.to) ? ` until ${formatMs(w.to)}` : '';
+      return `Boat log (CSV)${from}${to}`;
+    }
+    if (w.type === 'backup') return `Backup ${text(w.id)}`;
+    return text(w.type);
+  }
+
+  function tookText(ms) {
+    if (!isNum(ms) || ms < 0) return NA;
+    if (ms < 1000) return 'under 1 s';
+    return formatDuration(ms / 1000);
+  }
+
+  function nextAttemptText(ms) {
+    if (!isNum(ms)) return 'As soon as the worker is free';
+    const wait = ms - Date.now();
+    if (wait <= 0) return 'Now';
+    return `${formatMs(ms)} (in ${formatDuration(Math.ceil(wait / 1000))})`;
+  }
+
+  function countText(v) {
+    return isNum(v) ? String(v) : NA;
+  }
+
+  async function loadExportDestinations() {
+    const r = await api('/api/export/destinations');
+    if (!r.success || !Array.isArray(r.data)) return;
+    const list = r.data.filter((d) => d && typeof d.id === 'string' && d.id);
+    if (!list.length) return;
+    exportDestinationsAt = Date.now();
+    exportNames = {};
+    for (const d of list) exportNames[d.id] = text(d.name);
+    const label = (d) => (isNum(d.free_bytes) ? `${text(d.name)}: ${formatBytes(d.free_bytes)} free` : text(d.name));
+    const sel = $('ex-dest');
+    const same = list.length === sel.options.length && list.every((d, i) => sel.options[i].value === d.id);
+    if (same) {
+      // Only the free space changed: the list keeps its place, even when it is open.
+      list.forEach((d, i) => {
+        const t = label(d);
+        if (sel.options[i].textContent !== t) sel.options[i].textContent = t;
+      });
+      return;
+    }
+    const chosen = sel.value;
+    sel.replaceChildren(
+      ...list.map((d) => {
+        const o = document.createElement('option');
+        o.value = d.id;
+        o.textContent = label(d);
+        return o;
+      }),
+    );
+    sel.value = list.some((d) => d.id === chosen) ? chosen : list[0].id;
+  }
+
+  function exportButton(label, job, action, handler) {
+    const b = actionButton(label, `export ${job.id}`, handler);
+    // Kept across the queue's refreshes, so focus stays on the same button.
+    b.dataset.key = `ex-${action}-${job.id}`;
+    return b;
+  }
+
+  function actionsCell(...controls) {
+    const td = document.createElement('td');
+    const box = document.createElement('div');
+    box.className = 'actions';
+    box.append(...controls);
+    td.append(box);
+    return td;
+  }
+
+  function pendingRow(j) {
+    const tr = document.createElement('tr');
+    tr.append(cell('th', formatMs(j.created)), cell('td', jobWhat(j)), cell('td', destinationName(j.destination)), cell('td', countText(j.attempts)));
+    const next = cell('td', nextAttemptText(j.next_attempt));
+    if (typeof j.error === 'string' && j.error) {
+      const last = document.createElement('span');
+      last.className = 'bad block';
+      last.textContent = `Last try: ${j.error}`;
+      next.append(last);
+    }
+    tr.append(next);
+    tr.append(
+      actionsCell(
+        exportButton('Try now', j, 'retry', () => retryExport(j)),
+        exportButton('Cancel', j, 'delete', () => deleteExport(j, 'cancelled')),
+      ),
+    );
+    return tr;
+  }
+
+  function failedRow(j) {
+    const tr = document.createElement('tr');
+    tr.append(
+      cell('th', formatMs(j.finished)),
+      cell('td', jobWhat(j)),
+      cell('td', destinationName(j.destination)),
+      cell('td', countText(j.attempts)),
+      cell('td', text(j.error), 'bad'),
+    );
+    tr.append(
+      actionsCell(
+        exportButton('Retry', j, 'retry', () => retryExport(j)),
+        exportButton('Delete', j, 'delete', () => deleteExport(j, 'deleted')),
+      ),
+    );
+    return tr;
+  }
+
+  function finishedRow(j) {
+    const tr = document.createElement('tr');
+    const what = cell('td', jobWhat(j));
+    what.append(span(text(j.file), 'file-name'));
+    tr.append(
+      cell('th', formatMs(j.finished)),
+      what,
+      cell('td', formatBytes(j.bytes), 'nowrap'),
+      cell('td', tookText(j.duration_ms), 'nowrap'),
+      cell('td', destinationName(j.destination)),
+      cell('td', countText(j.attempts)),
+    );
+    if (typeof j.download === 'string' && j.download.startsWith('/')) {
+      const a = document.createElement('a');
+      a.className = 'button secondary';
+      a.href = j.download;
+      a.setAttribute('download', '');
+      a.textContent = 'Download';
+      a.setAttribute('aria-label', `Download ${text(j.file)}`);
+      a.dataset.key = `ex-download-${j.id}`;
+      tr.append(actionsCell(a));
+    } else {
+      tr.append(cell('td', 'Not kept on this device'));
+    }
+    return tr;
+  }
+
+  function fillJobs(id, jobs, row, columns, emptyText) {
+    const body = $(id);
+    if (!jobs.length) {
+      const tr = document.createElement('tr');
+      const td = cell('td', emptyText);
+      td.colSpan = columns;
+      tr.append(td);
+      body.replaceChildren(tr);
+    } else {
+      body.replaceChildren(...jobs.map(row));
+    }
+  }
+
+  function jobList(v) {
+    return Array.isArray(v) ? v.filter((j) => j && typeof j === 'object') : [];
+  }
+
+  /** Shows the queue; true while something waits or runs. */
+  function showExports(d) {
+    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : null;
+    const running = d.running && typeof d.running === 'object' ? d.running : null;
+    const pending = jobList(d.pending);
+    const failed = jobList(d.failed);
+    const finished = jobList(d.finished);
+
+    $('ex-running-box').hidden = !running;
+    if (running) {
+      const written = isNum(running.progress_bytes) ? `${formatBytes(running.progress_bytes)} written so far` : 'starting';
+      setText('ex-running-text', `${jobWhat(running)} to ${destinationName(running.destination)}: ${written} (attempt ${countText(running.attempts)}).`);
+    }
+    $('ex-pending-box').hidden = pending.length === 0;
+    fillJobs('ex-pending', pending, pendingRow, 6, '');
+    $('ex-failed-box').hidden = failed.length === 0;
+    fillJobs('ex-failed', failed, failedRow, 6, '');
+    fillJobs('ex-finished', finished, finishedRow, 7, 'No exports yet.');
+
+    if (focused) {
+      const again = document.querySelector(`[data-key="${focused}"]`);
+      if (again) again.focus();
+    }
+
+    if (exportWatch !== null) {
+      const done = finished.find((j) => j.id === exportWatch);
+      const bad = failed.find((j) => j.id === exportWatch);
+      if (done) {
+        exportWatch = null;
+        const where = typeof done.download === 'string' && done.download ? ': download it from the list below' : ` to ${destinationName(done.destination)}`;
+        exportMessage('', `Export ${done.id} is finished, ${text(done.file)} (${formatBytes(done.bytes)})${where}.`);
+      } else if (bad) {
+        exportWatch = null;
+        exportMessage(`Export ${bad.id} failed: ${text(bad.error)}`);
+      }
+    }
+    return Boolean(running) || pending.length > 0;
+  }
+
+  /**
+   * Shows the export queue to the owner, and refreshes it: every few seconds while an
+   * export waits or runs, else now and then (a USB drive plugged in, an export queued
+   * from elsewhere). `destinations` reloads the destination list at once.
+   */
+  async function loadExports(destinations) {
+    const seq = ++exportSeq;
+    clearTimeout(exportTimer);
+    exportTimer = null;
+    const signedIn = !$('signed-in').hidden;
+    $('export-box').hidden = !signedIn;
+    $('export-signed-out').hidden = signedIn;
+    if (!signedIn) return;
+    if (document.hidden) {
+      exportTimer = setTimeout(loadExports, EXPORT_IDLE_MS);
+      return;
+    }
+    if (destinations === true || Date.now() - exportDestinationsAt > EXPORT_DESTINATIONS_MS) {
+      await loadExportDestinations();
+    }
+    const r = await api('/api/export/status');
+    if (seq !== exportSeq) return;
+    let busy = false;
+    if (!r.success) {
+      exportFailedToLoad = true;
+      setMessage('export-error', r.error.message);
+    } else {
+      if (exportFailedToLoad) setMessage('export-error', '');
+      exportFailedToLoad = false;
+      busy = showExports(r.data);
+    }
+    exportTimer = setTimeout(loadExports, busy ? EXPORT_BUSY_MS : EXPORT_IDLE_MS);
+  }
+
+  function focusExportHeading() {
+    const h = $('export-heading');
+    h.tabIndex = -1;
+    h.focus();
+  }
+
+  async function retryExport(j) {
+    const r = await api(`/api/export/${encodeURIComponent(j.id)}/retry`, { method: 'POST' });
+    if (!r.success) exportMessage(r.error.message);
+    else {
+      exportWatch = j.id;
+      exportMessage('', `Export ${j.id} runs again now.`);
+    }
+    await loadExports();
+  }
+
+  async function deleteExport(j, done) {
+    const r = await api(`/api/export/${encodeURIComponent(j.id)}`, { method: 'DELETE' });
+    if (!r.success) exportMessage(r.error.message);
+    else {
+      if (exportWatch === j.id) exportWatch = null;
+      exportMessage('', `Export ${j.id} was ${done}.`);
+    }
+    await loadExports();
+    if (r.success) focusExportHeading();
+  }
+
+  function exportForms() {
+    const form = $('ex-form');
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const from = $('ex-from');
+      const to = $('ex-to');
+      from.removeAttribute('aria-invalid');
+      to.removeAttribute('aria-invalid');
+      if (from.value && to.value && from.value > to.value) {
+        from.setAttribute('aria-invalid', 'true');
+        from.focus();
+        return exportMessage('The From date comes after the To date: choose a From date on or before it.');
+      }
+      const body = { what: 'boatlog_csv', destination: $('ex-dest').value || 'device' };
+      if (from.value) body.from = from.value;
+      if (to.value) body.to = to.value;
+      submitting(form, 'Queueing…', async () => {
+        const r = await api('/api/export/generate', { method: 'POST', body });
+        if (!r.success) {
+          exportMessage(r.error.message);
+          return;
+        }
+        exportWatch = isNum(r.data.id) ? r.data.id : null;
+        exportMessage('', `Export ${text(r.data.id)} queued: the boat log to ${destinationName(r.data.destination)}.`);
+        await loadExports();
+      });
+    });
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden) loadExports();
+    });
+  }
+
   function settingsPage() {
     ownerForms();
     backupForms();
+    exportForms();
     loadVersion();
     loadLicence();
-    loadSession().then(loadBackups);
+    loadSession().then(() => {
+      loadBackups();
+      loadExports(true);
+    });
     every(HEALTH_EVERY_MS, loadHealth);
+  }
+
+  // ---------------------------------------------------------------- boat log
+
+  const LOG_PAGE = 50;
+  const LOG_KINDS = { text: 'Typed', voice: 'Spoken', auto: 'Written by d3kOS' };
+  const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+  const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+  const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+  const boatlog = {
+    filter: { kind: '', from: '', to: '' },
+    /** Where the next (older) page starts; null when the last page is shown. */
+    next: null,
+    owner: false,
+    shown: 0,
+    loadingOlder: false,
+    /** Day sections made so far, for their headings' ids. */
+    days: 0,
+    /** Bumped by every fresh load: an older answer arriving late is dropped. */
+    generation: 0,
+  };
+
+  /** "2026-11-29" → "Sunday 29 November 2026"; other text as it is. */
+  function dayName(day) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
+    if (!m) return 'Date not available';
+    const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+    if (!Number.isFinite(d.getTime())) return day;
+    return `${WEEKDAYS[d.getUTCDay()]} ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
+  }
+
+  /** An entry's day and time on the boat's clock; UTC when the local time is missing. */
+  function entryWhen(e) {
+    const local = typeof e.local_time === 'string' ? /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})/.exec(e.local_time) : null;
+    if (local) {
+      const offset = typeof e.utc_offset === 'string' && e.utc_offset ? `UTC${e.utc_offset}` : '';
+      return { day: local[1], time: local[2], offset };
+    }
+    let iso = typeof e.time === 'string' ? e.time : '';
+    if (!iso && isNum(e.at) && Math.abs(e.at) <= 8.64e15) iso = new Date(e.at).toISOString();
+    const utc = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(iso);
+    if (utc) return { day: utc[1], time: utc[2], offset: 'UTC' };
+    return { day: '', time: 'Time not available', offset: '' };
+  }
+
+  function positionText(lat, lon) {
+    if (!isNum(lat) || !isNum(lon)) return null;
+    return `${Math.abs(lat).toFixed(4)}° ${lat < 0 ? 'S' : 'N'}, ${Math.abs(lon).toFixed(4)}° ${lon < 0 ? 'W' : 'E'}`;
+  }
+
+  function span(value, className) {
+    const s = document.createElement('span');
+    s.textContent = value;
+    if (className) s.className = className;
+    return s;
+  }
+
+  function entryItem(e, when) {
+    const name = `the entry of ${when.time} on ${dayName(when.day)}`;
+    const li = document.createElement('li');
+    li.className = 'entry';
+    li.dataset.id = String(e.id);
+
+    const meta = document.createElement('p');
+    meta.className = 'entry-meta';
+    const time = document.createElement('time');
+    time.className = 'entry-time';
+    if (typeof e.time === 'string' && e.time) time.dateTime = e.time;
+    time.textContent = when.time;
+    meta.append(time);
+    if (when.offset) meta.append(span(when.offset));
+    const kind = LOG_KINDS[e.kind] ? e.kind : 'other';
+    meta.append(span(LOG_KINDS[e.kind] || text(e.kind), `kind kind-${kind}`));
+    meta.append(span(`by ${text(e.author)}`));
+    li.append(meta);
+
+    const body = document.createElement('p');
+    body.className = 'entry-text';
+    // Each entry sets its own direction: Hebrew or Arabic reads right to left.
+    body.dir = 'auto';
+    if (typeof e.text === 'string' && e.text.trim()) body.textContent = e.text;
+    else {
+      body.textContent = e.kind === 'voice' ? 'No transcript.' : 'No text.';
+      body.classList.add('entry-empty');
+    }
+    li.append(body);
+
+    const facts = [];
+    const pos = positionText(e.latitude, e.longitude);
+    if (pos) facts.push(`Position ${pos}`);
+    if (isNum(e.engine_hours)) facts.push(`Engine ${formatNumber(e.engine_hours, 1, 'h')}`);
+    if (facts.length) li.append(cell('p', facts.join(' · '), 'entry-facts'));
+
+    if (e.has_audio === true && isNum(e.id)) {
+      const audio = document.createElement('audio');
+      audio.controls = true;
+      audio.preload = 'none';
+      audio.src = `/api/boatlog/${encodeURIComponent(e.id)}/audio`;
+      audio.setAttribute('aria-label', `Recording of ${name}`);
+      li.append(audio);
+    }
+
+    if (boatlog.owner && isNum(e.id)) {
+      const box = document.createElement('div');
+      box.className = 'actions';
+      box.append(actionButton('Delete', name, () => confirmEntryDelete(e, name, li)));
+      li.append(box);
+    }
+    return li;
+  }
+
+  /** The last day shown and its list, for the next entries to join. */
+  function lastDay() {
+    const days = $('log-days');
+    const section = days.lastElementChild;
+    return section ? { day: section.dataset.day, list: section.querySelector('ol') } : null;
+  }
+
+  /** Adds entries (newest first) under their days; returns the first one added. */
+  function appendEntries(entries) {
+    const days = $('log-days');
+    let first = null;
+    let last = lastDay();
+    for (const e of entries) {
+      if (!e || typeof e !== 'object') continue;
+      const when = entryWhen(e);
+      if (!last || last.day !== when.day) {
+        const section = document.createElement('section');
+        section.className = 'log-day';
+        section.dataset.day = when.day;
+        const h = document.createElement('h3');
+        boatlog.days += 1;
+        h.id = `log-day-${boatlog.days}`;
+        h.textContent = dayName(when.day);
+        section.setAttribute('aria-labelledby', h.id);
+        const list = document.createElement('ol');
+        list.className = 'entries';
+        section.append(h, list);
+        days.append(section);
+        last = { day: when.day, list };
+      }
+      const item = entryItem(e, when);
+      last.list.append(item);
+      boatlog.shown += 1;
+      if (!first) first = item;
+    }
+    return first;
+  }
+
+  function filtered() {
+    const f = boatlog.filter;
+    return Boolean(f.kind || f.from || f.to);
+  }
+
+  function showLogStatus() {
+    const n = boatlog.shown;
+    let t;
+    if (n === 0) t = filtered() ? 'No entries match these choices.' : 'No entries yet.';
+    else t = `Showing ${n} ${n === 1 ? 'entry' : 'entries'}${boatlog.next ? '; older ones follow with “Load older entries”' : ''}.`;
+    setText('log-status', t);
+  }
+
+  function logQuery(extra) {
+    const q = new URLSearchParams();
+    const f = boatlog.filter;
+    if (f.kind) q.set('kind', f.kind);
+    if (f.from) q.set('from', f.from);
+    if (f.to) q.set('to', f.to);
+    for (const [k, v] of Object.entries(extra)) q.set(k, v);
+    return q.toString();
+  }
+
+  function showCsvLink() {
+    const q = new URLSearchParams();
+    if (boatlog.filter.from) q.set('from', boatlog.filter.from);
+    if (boatlog.filter.to) q.set('to', boatlog.filter.to);
+    const s = q.toString();
+    $('log-csv').href = `/api/boatlog/export.csv${s ? `?${s}` : ''}`;
+  }
+
+  /** Loads the newest page of entries (`older` false) or the next older one. */
+  async function loadEntries(older) {
+    const button = $('log-older');
+    if (older && (boatlog.loadingOlder || !boatlog.next)) return;
+    const generation = older ? boatlog.generation : ++boatlog.generation;
+    const extra = { limit: String(LOG_PAGE) };
+    const days = $('log-days');
+    days.setAttribute('aria-busy', 'true');
+    if (older) {
+      extra.before = boatlog.next;
+      // Not disabled: a disabled button drops the focus of whoever pressed it.
+      boatlog.loadingOlder = true;
+      button.textContent = 'Loading…';
+    }
+    const r = await api(`/api/boatlog?${logQuery(extra)}`);
+    if (older) {
+      boatlog.loadingOlder = false;
+      button.textContent = 'Load older entries';
+    }
+    if (generation !== boatlog.generation) return;
+    days.setAttribute('aria-busy', 'false');
+    if (!r.success) {
+      setMessage('log-error', r.error.message);
+      if (!older) {
+        $('log-days').replaceChildren();
+        boatlog.shown = 0;
+        boatlog.next = null;
+        button.hidden = true;
+        setText('log-status', 'The entries are not available.');
+      }
+      return;
+    }
+    setMessage('log-error', '');
+    const d = r.data;
+    if (typeof d.time_zone === 'string' && d.time_zone) {
+      setText('log-zone', `Times are the boat's local time (${d.time_zone}).`);
+    }
+    if (!older) {
+      $('log-days').replaceChildren();
+      boatlog.shown = 0;
+    }
+    const hadFocus = document.activeElement === button;
+    const first = appendEntries(Array.isArray(d.entries) ? d.entries : []);
+    boatlog.next = typeof d.next === 'string' && d.next ? d.next : null;
+    button.hidden = !boatlog.next;
+    showLogStatus();
+    // Whoever asked for older entries reads on from the first of them.
+    if (older && hadFocus && first) {
+      first.tabIndex = -1;
+      first.focus();
+    }
+  }
+
+  function readFilter() {
+    const kind = $('filter-kind').value;
+    return {
+      kind: LOG_KINDS[kind] ? kind : '',
+      from: $('filter-from').value,
+      to: $('filter-to').value,
+    };
+  }
+
+  function showFilter() {
+    $('filter-kind').value = boatlog.filter.kind;
+    $('filter-from').value = boatlog.filter.from;
+    $('filter-to').value = boatlog.filter.to;
+  }
+
+  /** The filter is kept in the address, so a reload or a bookmark shows the same entries. */
+  function keepFilter() {
+    const q = logQuery({});
+    try {
+      window.history.replaceState(null, '', q ? `?${q}` : window.location.pathname);
+    } catch (_) {
+      // An address that cannot be changed only loses the bookmark.
+    }
+  }
+
+  function filterFromAddress() {
+    const q = new URLSearchParams(window.location.search);
+    const kind = q.get('kind') || '';
+    const date = (v) => (v && DATE_RE.test(v) ? v : '');
+    boatlog.filter = { kind: LOG_KINDS[kind] ? kind : '', from: date(q.get('from')), to: date(q.get('to')) };
+  }
+
+  async function loadOwner() {
+    const r = await api('/api/session');
+    boatlog.owner = r.success && r.data.authenticated === true;
+    $('add-checking').hidden = true;
+    $('add-form').hidden = !boatlog.owner;
+    $('add-signed-out').hidden = boatlog.owner;
+    if (!r.success) setMessage('add-error', r.error.message);
+  }
+
+  let entryTarget = null;
+  let entryOpener = null;
+
+  function confirmEntryDelete(e, name, item) {
+    entryTarget = { e, name, item };
+    entryOpener = document.activeElement;
+    const recording = e.has_audio === true ? ', with its recording' : '';
+    setText('log-confirm-text', `${name.charAt(0).toUpperCase()}${name.slice(1)} by ${text(e.author)} is deleted from the boat log for good${recording}. Backups made before now still hold it.`);
+    const t = typeof e.text === 'string' ? e.text : '';
+    const quote = $('log-confirm-quote');
+    quote.textContent = t.length > 300 ? `${t.slice(0, 300)}…` : t;
+    quote.hidden = !t.trim();
+    const dlg = $('log-confirm');
+    if (typeof dlg.showModal === 'function') dlg.showModal();
+    else dlg.setAttribute('open', '');
+    $('log-confirm-no').focus();
+  }
+
+  function closeEntryConfirm(refocus) {
+    const dlg = $('log-confirm');
+    if (typeof dlg.close === 'function') dlg.close();
+    else dlg.removeAttribute('open');
+    if (refocus && entryOpener && entryOpener.focus) entryOpener.focus();
+  }
+
+  async function deleteEntry() {
+    const target = entryTarget;
+    entryTarget = null;
+    if (!target) return closeEntryConfirm(true);
+    const yes = $('log-confirm-yes');
+    yes.disabled = true;
+    const r = await api(`/api/boatlog/${encodeURIComponent(target.e.id)}`, { method: 'DELETE' });
+    yes.disabled = false;
+    if (!r.success) {
+      closeEntryConfirm(true);
+      setMessage('log-note', '');
+      setMessage('log-error', r.error.message);
+      if (r.error.code === 'unauthorized') await loadOwner();
+      return;
+    }
+    closeEntryConfirm(false);
+    const list = target.item.parentElement;
+    target.item.remove();
+    if (list && !list.children.length) list.closest('section').remove();
+    boatlog.shown = Math.max(0, boatlog.shown - 1);
+    showLogStatus();
+    setMessage('log-error', '');
+    setMessage('log-note', `${target.name.charAt(0).toUpperCase()}${target.name.slice(1)} was deleted.`);
+    $('entries-heading').focus();
+  }
+
+  function boatlogForms() {
+    const add = $('add-form');
+    const area = $('add-text');
+    add.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const t = area.value;
+      if (!t.trim()) {
+        area.setAttribute('aria-invalid', 'true');
+        setMessage('add-note', '');
+        setMessage('add-error', 'Write the entry first.');
+        area.focus();
+        return;
+      }
+      submitting(add, 'Adding…', async () => {
+        const r = await api('/api/boatlog', { method: 'POST', body: { text: t } });
+        if (!r.success) {
+          setMessage('add-note', '');
+          setMessage('add-error', r.error.message);
+          if (r.error.code === 'unauthorized') await loadOwner();
+          return;
+        }
+        area.value = '';
+        area.removeAttribute('aria-invalid');
+        setMessage('add-error', '');
+        await loadEntries(false);
+        const listed = [...document.querySelectorAll('#log-days .entry')].some((li) => li.dataset.id === String(r.data.id));
+        const hidden = listed ? '' : ' The chosen entries leave it out: “Show all” lists it.';
+        setMessage('add-note', `Entry added at ${entryWhen(r.data).time}.${hidden}`);
+      });
+    });
+
+    const filter = $('filter-form');
+    filter.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const f = readFilter();
+      const from = $('filter-from');
+      from.removeAttribute('aria-invalid');
+      if (f.from && f.to && f.from > f.to) {
+        from.setAttribute('aria-invalid', 'true');
+        setMessage('log-error', 'The From date comes after the To date: choose a From date on or before it.');
+        from.focus();
+        return;
+      }
+      boatlog.filter = f;
+      keepFilter();
+      showCsvLink();
+      setMessage('log-note', '');
+      loadEntries(false);
+    });
+    $('filter-clear').addEventListener('click', () => {
+      boatlog.filter = { kind: '', from: '', to: '' };
+      showFilter();
+      $('filter-from').removeAttribute('aria-invalid');
+      keepFilter();
+      showCsvLink();
+      setMessage('log-note', '');
+      loadEntries(false);
+    });
+    $('log-older').addEventListener('click', () => loadEntries(true));
+    $('log-confirm-yes').addEventListener('click', deleteEntry);
+    $('log-confirm-no').addEventListener('click', () => {
+      entryTarget = null;
+      closeEntryConfirm(true);
+    });
+    $('log-confirm').addEventListener('cancel', () => {
+      entryTarget = null;
+      if (entryOpener && entryOpener.focus) setTimeout(() => entryOpener.focus(), 0);
+    });
+  }
+
+  async function boatlogPage() {
+    filterFromAddress();
+    showFilter();
+    showCsvLink();
+    boatlogForms();
+    // Delete buttons are drawn with the entries: who is signed in comes first.
+    await loadOwner();
+    await loadEntries(false);
   }
 
   // ---------------------------------------------------------------- engine dashboard
@@ -887,6 +1620,7 @@
     if (page === 'home') homePage();
     else if (page === 'settings') settingsPage();
     else if (page === 'dashboard') dashboardPage();
+    else if (page === 'boatlog') boatlogPage();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

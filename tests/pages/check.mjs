@@ -18,6 +18,7 @@ const PAGES = [
   { path: '/', name: 'index' },
   { path: '/settings.html', name: 'settings' },
   { path: '/dashboard.html', name: 'dashboard' },
+  { path: '/boatlog.html', name: 'boatlog' },
 ];
 const THEMES = ['day', 'night'];
 

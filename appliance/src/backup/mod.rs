@@ -789,7 +789,9 @@ pub fn log_result(log: &crate::boatlog::Boatlog, result: &LastResult) {
             what(result.kind)
         ),
     };
-    log.auto(result.time_unix * 1000, text);
+    // Now, to the millisecond: the result's own time has whole seconds, and entries sort
+    // by time.
+    log.auto(crate::time::unix_now_ms(), text);
 }
 
 /// Removes what an interrupted create, upload or restore left behind and finishes an

@@ -317,7 +317,7 @@ fn send(
     };
     let resp = req
         .send(ureq::SendBody::from_reader(&mut body))
-        .map_err(|e| fail(format!("{e}")))?;
+        .map_err(|e| fail(said(&e, upload.timeout_secs)))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(fail(format!(
@@ -325,6 +325,30 @@ fn send(
         )));
     }
     Ok(size)
+}
+
+/// What a failed upload means, in the words of someone at the helm.
+fn said(e: &ureq::Error, timeout_secs: u64) -> String {
+    match e {
+        ureq::Error::Timeout(_) => format!("no answer within {timeout_secs} s"),
+        ureq::Error::HostNotFound => {
+            "the server's name was not found (is the boat connected to the internet?)".into()
+        }
+        ureq::Error::ConnectionFailed => "the server could not be reached".into(),
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "the server refused the connection (is it running?)".into()
+            }
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+                "the connection was cut off during the upload".into()
+            }
+            kind => format!("the connection failed ({kind})"),
+        },
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => {
+            "the server's certificate was not accepted".into()
+        }
+        e => e.to_string(),
+    }
 }
 
 #[cfg(test)]

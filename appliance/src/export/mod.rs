@@ -100,7 +100,7 @@ pub enum ExportError {
     NoJob { id: i64 },
     #[error("export {id} is not waiting to run")]
     NotPending { id: i64 },
-    #[error("export {id} is {state:?}; only a failed or waiting export can be retried")]
+    #[error("export {id} is {}; only a failed or waiting export can be retried", state.as_str())]
     NotRetryable { id: i64, state: State },
     #[error("export {id} is running; wait for it to finish")]
     Running { id: i64 },

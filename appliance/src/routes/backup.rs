@@ -345,7 +345,7 @@ async fn restore(
             log::warn!("backup retention: {e}");
         }
         state.boatlog.auto(
-            now * 1000,
+            crate::time::unix_now_ms(),
             match &r.pre_restore {
                 Some(pre) => format!(
                     "Backup {} restored; the data it replaced was kept as backup {pre}.",
