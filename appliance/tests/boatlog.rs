@@ -490,3 +490,54 @@ fn libreoffice_reads_the_same_cells(file: &std::path::Path, rows: &[Vec<String>]
     let filled = rows.iter().flatten().filter(|c| !c.is_empty()).count();
     assert_eq!(cells, filled, "LibreOffice's cells against the CSV's");
 }
+
+#[test]
+fn slow_csv_downloads_are_capped_and_never_hold_the_daemon() {
+    use std::io::Write;
+    let dev = Device::new("[boatlog]\nretention_days = [0, 0, 0, 0]\n");
+    // Enough log that a download fills every buffer while its client does not read.
+    std::fs::create_dir_all(dev.state()).unwrap();
+    let log = appliance::boatlog::Boatlog::in_state(&dev.state());
+    let entries: Vec<_> = (0..100_000)
+        .map(|i| appliance::boatlog::NewEntry {
+            at: 1_780_000_000_000 + i,
+            text: format!("watch report {i}: wind SW 12 kn, sea slight, all well aboard"),
+            author: "skipper".into(),
+            ..Default::default()
+        })
+        .collect();
+    log.add_many(&entries).unwrap();
+    drop(log);
+    let d = dev.start();
+    let stalled: Vec<_> = (2..4)
+        .map(|n| {
+            let mut s = connect_from(Some(stranger(n)), d.addr).unwrap();
+            write!(
+                s,
+                "GET /api/boatlog/export.csv HTTP/1.1\r\nHost: {}\r\n\r\n",
+                d.addr
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let r = request_from(
+        Some(stranger(5)),
+        d.addr,
+        "GET",
+        "/api/boatlog/export.csv",
+        &[],
+        b"",
+    );
+    assert_error(&r, 503, "busy");
+    assert_eq!(r.header("retry-after"), Some("5"));
+    // Everything else still answers, and the newest page too.
+    assert_ok(&get(&d, "/api/boatlog?limit=5"));
+    drop(stalled);
+    eventually(
+        "a download runs again",
+        std::time::Duration::from_secs(40),
+        || csv_of(&d, "?from=2020-01-01&to=2020-01-02").status == 200,
+    );
+}

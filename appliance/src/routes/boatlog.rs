@@ -309,6 +309,11 @@ impl std::io::Write for Chunks {
     }
 }
 
+/// CSV downloads running at once. Each holds a blocking thread while its client reads, and
+/// the daemon has 16 of those for everything: a few slow downloads from the network must
+/// never leave none for the helm.
+static DOWNLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// Streams the boat log as CSV. Bad ranges and an unreadable log answer in JSON before the
 /// first byte; a failure after it cuts the answer short, so a broken file is never taken
 /// for a whole one.
@@ -320,6 +325,14 @@ async fn export_csv(
     let p = query(q)?;
     let tz = crate::timezone::boat();
     let (from, to) = range(p.from.as_deref(), p.to.as_deref(), &tz)?;
+    let permit = DOWNLOADS.try_acquire().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Two boat log downloads are running; try again when one has finished.",
+        )
+        .retry_after(Some(5))
+    })?;
     let log: Boatlog = s.boatlog.clone();
     {
         let log = log.clone();
@@ -334,6 +347,7 @@ async fn export_csv(
     );
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let mut out = Chunks(tx.clone());
         if let Err(e) = crate::boatlog::csv::export(
             &log,
