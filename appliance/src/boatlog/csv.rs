@@ -73,9 +73,7 @@ fn number(v: Option<f64>) -> String {
 /// Appends the row of one entry.
 pub fn row(out: &mut Vec<u8>, e: &Entry, tz: &TimeZone) {
     let local = crate::timezone::local(e.at, tz);
-    let utc = jiff::Timestamp::from_millisecond(e.at)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default();
+    let utc = crate::timezone::utc(e.at);
     record(
         out,
         &[

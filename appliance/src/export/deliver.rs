@@ -118,10 +118,7 @@ impl Sources {
             let sum =
                 std::fs::read(&from).map_err(|source| ExportError::Io { path: from, source })?;
             to_folder(dir, &format!("{name}.sha256"), usb, progress, |w| {
-                w.write_all(&sum).map_err(|source| ExportError::Io {
-                    path: PathBuf::new(),
-                    source,
-                })
+                w.write_all(&sum).map_err(output)
             })?;
         }
         Ok(size)
@@ -140,10 +137,7 @@ impl Sources {
                     &mut WriteRef(out),
                 )
                 .map_err(|e| match e {
-                    crate::boatlog::csv::ExportError::Write(source) => ExportError::Io {
-                        path: PathBuf::new(),
-                        source,
-                    },
+                    crate::boatlog::csv::ExportError::Write(source) => output(source),
                     e => ExportError::Source(format!("The boat log could not be read: {e}.")),
                 })?;
             }
@@ -159,13 +153,18 @@ impl Sources {
                     path: path.clone(),
                     source,
                 })?;
-                std::io::copy(&mut f, &mut WriteRef(out)).map_err(|source| ExportError::Io {
-                    path: PathBuf::new(),
-                    source,
-                })?;
+                std::io::copy(&mut f, &mut WriteRef(out)).map_err(output)?;
             }
         }
         Ok(())
+    }
+}
+
+/// An error writing the export's output, wherever it goes ([`to_folder`] knows the path).
+fn output(source: std::io::Error) -> ExportError {
+    ExportError::Io {
+        path: PathBuf::new(),
+        source,
     }
 }
 
@@ -406,11 +405,7 @@ mod tests {
             &Progress::default(),
             |w| {
                 for _ in 0..64 {
-                    w.write_all(&[b'x'; 4096])
-                        .map_err(|source| ExportError::Io {
-                            path: PathBuf::new(),
-                            source,
-                        })?;
+                    w.write_all(&[b'x'; 4096]).map_err(output)?;
                 }
                 Ok(())
             },

@@ -122,6 +122,18 @@ pub enum ExportError {
     Upload { name: String, message: String },
 }
 
+impl ExportError {
+    /// The error as a sentence for a person: capital first letter, full stop.
+    pub fn sentence(&self) -> String {
+        let text = self.to_string();
+        let mut chars = text.chars();
+        match chars.next() {
+            Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+            None => text,
+        }
+    }
+}
+
 /// Where the running job has got to.
 #[derive(Debug, Default)]
 pub struct Progress {

@@ -84,11 +84,7 @@ impl Exports {
                         None => "it has failed".to_owned(),
                     }
                 );
-                let mut message = e.to_string();
-                if let Some(first) = message.get(..1) {
-                    message = first.to_uppercase() + &message[1..] + ".";
-                }
-                self.queue.failed(job.id, now, &message, retry_at)?;
+                self.queue.failed(job.id, now, &e.sentence(), retry_at)?;
             }
         }
         Ok(Step::Ran(job.id))

@@ -82,9 +82,7 @@ pub struct View {
 fn view(entry: Entry, tz: &jiff::tz::TimeZone) -> View {
     let local = crate::timezone::local(entry.at, tz);
     View {
-        time: jiff::Timestamp::from_millisecond(entry.at)
-            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-            .unwrap_or_default(),
+        time: crate::timezone::utc(entry.at),
         local_time: local.time,
         utc_offset: local.offset,
         entry,

@@ -27,11 +27,7 @@ pub fn routes() -> Router<Shared> {
 }
 
 pub fn api_error(e: ExportError) -> ApiError {
-    let message = format!("{e}.");
-    let message = match message.get(..1) {
-        Some(first) => first.to_uppercase() + &message[1..],
-        None => message,
-    };
+    let message = e.sentence();
     match e {
         ExportError::NoJob { .. } => ApiError::not_found(message),
         ExportError::NoDrive { .. } => ApiError::not_found(message),

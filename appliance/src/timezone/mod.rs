@@ -37,6 +37,13 @@ pub fn local(ms: i64, tz: &TimeZone) -> Local {
     }
 }
 
+/// `ms` as RFC 3339 UTC with milliseconds: `2026-01-15T12:00:00.000Z`.
+pub fn utc(ms: i64) -> String {
+    Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
 /// A moment a person typed: an RFC 3339 time (`2026-07-01T12:00:00Z`, with its own
 /// offset), or a date (`2026-07-01`), which means the start of that day on the boat's
 /// clock. Milliseconds since 1970 UTC.
