@@ -91,7 +91,9 @@ pub enum ExportError {
     #[error(transparent)]
     Db(DbError),
     /// The path goes to the log only: what the status shows never names the device's files.
-    #[error("the export could not be written: {source}")]
+    #[error(
+        "the export could not be written ({source}); retry it, and if it fails again the helm computer's log names the file"
+    )]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -112,9 +114,13 @@ pub enum ExportError {
         "the USB drive {uuid} cannot be written by the helm computer: use a drive formatted FAT32 or exFAT"
     )]
     ReadOnlyDrive { uuid: String },
-    #[error("the USB drive {uuid} went away while the export was written; nothing was kept on it")]
+    #[error(
+        "the USB drive {uuid} went away while the export was written and nothing was kept on it; plug it back in and retry the export"
+    )]
     Removed { uuid: String },
-    #[error("{where_} is full: {written} bytes were written before it filled; nothing was kept")]
+    #[error(
+        "{where_} is full: {written} bytes were written before it filled and nothing was kept; make room on it or choose another destination, then retry the export"
+    )]
     Full { where_: String, written: u64 },
     #[error("{0}")]
     Source(String),
