@@ -86,6 +86,15 @@ pub struct Job {
     pub error: Option<String>,
 }
 
+/// The queue at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub pending: Vec<Job>,
+    pub running: Option<Job>,
+    pub failed: Vec<Job>,
+    pub done: Vec<Job>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Queue {
     path: PathBuf,
@@ -292,23 +301,34 @@ impl Queue {
         Ok(job)
     }
 
-    /// Every job in `state`, oldest first; finished ones newest first, at most
+    /// Every job by state, read in one transaction: a job that moves on while the queue is
+    /// read (a retry, the worker starting it, the start-up recovery) shows once, never in
+    /// no list. Waiting and failed jobs oldest first; finished ones newest first, at most
     /// [`HISTORY`].
-    pub fn list(&self, state: State) -> Result<Vec<Job>, ExportError> {
-        let conn = self.open()?;
-        let order = if state == State::Done {
-            "finished DESC, id DESC"
-        } else {
-            "id"
+    pub fn snapshot(&self) -> Result<Snapshot, ExportError> {
+        let mut conn = self.open()?;
+        let tx = conn.transaction().map_err(sql(&self.path))?;
+        let list = |state: State| -> Result<Vec<Job>, ExportError> {
+            let order = if state == State::Done {
+                "finished DESC, id DESC"
+            } else {
+                "id"
+            };
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM job WHERE state = ?1 ORDER BY {order} LIMIT ?2"
+                ))
+                .map_err(sql(&self.path))?;
+            stmt.query_map(params![state.as_str(), HISTORY as i64], row)
+                .and_then(|r| r.collect())
+                .map_err(sql(&self.path))
         };
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM job WHERE state = ?1 ORDER BY {order} LIMIT ?2"
-            ))
-            .map_err(sql(&self.path))?;
-        stmt.query_map(params![state.as_str(), HISTORY as i64], row)
-            .and_then(|r| r.collect())
-            .map_err(sql(&self.path))
+        Ok(Snapshot {
+            pending: list(State::Pending)?,
+            running: list(State::Running)?.into_iter().next(),
+            failed: list(State::Failed)?,
+            done: list(State::Done)?,
+        })
     }
 
     /// Forgets finished jobs beyond the newest [`HISTORY`]; returns them, so the device's

@@ -85,19 +85,13 @@ struct Status {
 async fn status(State(s): State<Shared>, _reader: Reader) -> Result<Data<Status>, ApiError> {
     let ex = s.exports.clone();
     let status = blocking(move || {
-        let list = |state| -> Result<Vec<View>, ExportError> {
-            Ok(ex
-                .queue
-                .list(state)?
-                .into_iter()
-                .map(|j| view(j, &ex))
-                .collect())
-        };
+        let now = ex.queue.snapshot()?;
+        let views = |jobs: Vec<Job>| jobs.into_iter().map(|j| view(j, &ex)).collect();
         Ok(Status {
-            pending: list(JobState::Pending)?,
-            running: list(JobState::Running)?.into_iter().next(),
-            failed: list(JobState::Failed)?,
-            finished: list(JobState::Done)?,
+            pending: views(now.pending),
+            running: now.running.map(|j| view(j, &ex)),
+            failed: views(now.failed),
+            finished: views(now.done),
             retry_secs: ex.retry_secs.clone(),
         })
     })
