@@ -276,12 +276,30 @@ fn system_matches_fixture(fs: &Path, tree: &Tree) {
 }
 
 fn mtype(part: &Path, file: &str) -> String {
-    let out = run(Command::new("mtype")
+    String::from_utf8(mtype_bytes(part, file)).unwrap()
+}
+
+fn mtype_bytes(part: &Path, file: &str) -> Vec<u8> {
+    run(Command::new("mtype")
         .arg("-i")
         .arg(part)
         .arg(format!("::{file}"))
-        .env("MTOOLS_SKIP_CHECK", "1"));
-    String::from_utf8(out.stdout).unwrap()
+        .env("MTOOLS_SKIP_CHECK", "1"))
+    .stdout
+}
+
+/// `text` equals the snapshot tests/golden/NAME; `UPDATE_GOLDEN=1` rewrites the snapshot.
+fn assert_golden(name: &str, text: &str) {
+    let golden = repo().join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, text).unwrap();
+    }
+    assert_eq!(
+        text,
+        std::fs::read_to_string(&golden).unwrap_or_default(),
+        "{} (UPDATE_GOLDEN=1 rewrites it)",
+        golden.display()
+    );
 }
 
 /// Builds the fixture for `board` and checks everything with the field's tools.
@@ -509,6 +527,17 @@ fn board_image_passes_field_tools(board: &str) {
             "initramfs initrd.img-{} followkernel",
             fixture::KERNEL_VERSION
         )));
+        assert_golden("config-rpi4.txt", &config_txt);
+        // The PiCAN-M the recipe fits: its overlay beside the firmware's own.
+        assert!(
+            config_txt.lines().any(|l| l == "dtoverlay=pican-m"),
+            "{config_txt}"
+        );
+        assert!(
+            mtype_bytes(&boot_a, "overlays/pican-m.dtbo")
+                == std::fs::read(repo().join("boards/rpi4/pican-m.dtbo")).unwrap(),
+            "overlays/pican-m.dtbo is the board's"
+        );
         for fw in [
             "start4.elf",
             "fixup4.dat",
@@ -812,12 +841,20 @@ fn refused(cmd: &mut Command, out: &Path, expect: &[&str]) {
     );
 }
 
-/// A copy of the repository's recipe and boards with one text replaced.
+/// A copy of the repository's recipe and boards (with the files beside them, such as
+/// boards/rpi4/'s overlay) with one text replaced.
 fn edited(work: &Path, file: &str, from: &str, to: &str) -> PathBuf {
     for dir in ["recipes", "boards"] {
         std::fs::create_dir_all(work.join(dir)).unwrap();
         for e in std::fs::read_dir(repo().join(dir)).unwrap() {
             let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                run(Command::new("cp")
+                    .arg("-r")
+                    .arg(e.path())
+                    .arg(work.join(dir)));
+                continue;
+            }
             let mut text = std::fs::read_to_string(e.path()).unwrap();
             text = text.replace(
                 "\"../rootfs-overlay\"",
@@ -1026,16 +1063,81 @@ fn help_matches_the_golden_text() {
             .arg(cmd)
             .arg("--help")
             .env("COLUMNS", "100"));
-        let golden = repo().join(format!("tests/golden/help-{cmd}.txt"));
-        let text = String::from_utf8(out.stdout).unwrap();
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&golden, &text).unwrap();
-        }
-        assert_eq!(
-            text,
-            std::fs::read_to_string(&golden).unwrap_or_default(),
-            "{} (UPDATE_GOLDEN=1 rewrites it)",
-            golden.display()
+        assert_golden(
+            &format!("help-{cmd}.txt"),
+            &String::from_utf8(out.stdout).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn rpi4_without_the_pican_m_loads_no_overlay() {
+    let work = tempfile::tempdir().unwrap();
+    let recipe = edited(
+        work.path(),
+        "recipes/d3kos.toml",
+        "pican_m = true",
+        "pican_m = false",
+    );
+    let out = work.path().join("out");
+    run(&mut build_with(&recipe, "rpi4", fixture_tar(), &out));
+    let img = out.join("d3kOS-0.1.0-rpi4.img");
+    let (_, parts) = sfdisk(&img);
+    let boot_a = out.join("boot-a.part");
+    extract(&img, parts[1].start, parts[1].size, &boot_a);
+    let config_txt = mtype(&boot_a, "config.txt");
+    assert!(!config_txt.contains("dtoverlay"), "{config_txt}");
+    let listing = run(Command::new("mdir")
+        .args(["-b", "-i"])
+        .arg(&boot_a)
+        .arg("::/overlays")
+        .env("MTOOLS_SKIP_CHECK", "1"));
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("vc4-kms-v3d.dtbo"), "{listing}");
+    assert!(!listing.contains("pican-m"), "{listing}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("build-manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["boot"]["dtoverlays"], serde_json::json!([]));
+}
+
+#[test]
+fn pican_m_value_that_is_not_a_boolean_is_named_with_file_and_line() {
+    refused_config(
+        "recipes/d3kos.toml",
+        "pican_m = true",
+        "pican_m = \"yes\"",
+        "pican_m =",
+        "hardware.pican_m",
+        "is neither true nor false",
+    );
+}
+
+/// The shipped overlay is what its source compiles to: both decompiled by the same dtc say
+/// the same, whichever dtc compiled the shipped one.
+#[test]
+fn pican_m_overlay_is_its_source_compiled() {
+    let work = tempfile::tempdir().unwrap();
+    let compiled = work.path().join("pican-m.dtbo");
+    run(Command::new("dtc")
+        .args(["-@", "-I", "dts", "-O", "dtb", "-o"])
+        .arg(&compiled)
+        .arg(repo().join("boards/rpi4/pican-m.dts")));
+    let decompile = |dtbo: &Path| {
+        let out = run(Command::new("dtc")
+            .args(["-I", "dtb", "-O", "dts", "-q"])
+            .arg(dtbo));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let shipped = decompile(&repo().join("boards/rpi4/pican-m.dtbo"));
+    assert_eq!(
+        shipped,
+        decompile(&compiled),
+        "boards/rpi4/pican-m.dtbo is stale: compile it again as boards/rpi4/pican-m.dts says"
+    );
+    for label in ["__fixups__", "spi = ", "gpio = ", "microchip,mcp2515"] {
+        assert!(
+            shipped.contains(label),
+            "the overlay lacks {label}: {shipped}"
         );
     }
 }

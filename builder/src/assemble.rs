@@ -210,7 +210,7 @@ pub fn assemble(
                                 &firmware,
                                 &kernel,
                                 &partuuid(system),
-                            )
+                            )?
                         } else {
                             Tree::new()
                         }

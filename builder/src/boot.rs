@@ -1,8 +1,10 @@
-//! What goes on the FAT partitions: the boot files a slot needs, and the rendered
-//! config.txt, cmdline.txt and autoboot.txt.
+//! What goes on the FAT partitions: the boot files a slot needs, the device-tree overlays of
+//! the fitted HATs, and the rendered config.txt, cmdline.txt and autoboot.txt.
 
-use crate::config::Recipe;
+use std::path::PathBuf;
+
 use crate::config::board::{Board, BootKind};
+use crate::config::{Hat, HatOverlay, Recipe};
 use crate::rootfs::{Entry, Kind, Tree};
 use appliance::layout::Slot;
 
@@ -19,6 +21,12 @@ pub enum BootError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "the recipe fits the {} HAT but the board file {} has no device-tree overlay for it: add \
+         `hat_overlays = {{ {} = \"FILE.dtbo\" }}` to its [boot], or write `[hardware] {} = false` in the recipe",
+        hat.title(), board.display(), hat.name(), hat.key()
+    )]
+    NoHatOverlay { hat: Hat, board: PathBuf },
 }
 
 /// autoboot.txt is read only from the first FAT partition and may not exceed 512 bytes
@@ -102,7 +110,36 @@ pub fn cmdline(board: &Board, partuuid: &str) -> String {
     line
 }
 
-pub fn config_txt(recipe: &Recipe, board: &Board, slot: Slot, k: &KernelFiles) -> String {
+/// The overlays of the HATs the recipe fits, for boards whose firmware loads overlays
+/// (Raspberry Pi); none for other boards, which have no header to fit a HAT on.
+pub fn dtoverlays<'a>(recipe: &Recipe, board: &'a Board) -> Result<Vec<&'a HatOverlay>, BootError> {
+    if board.boot.kind != BootKind::RaspberryPi {
+        return Ok(Vec::new());
+    }
+    recipe
+        .hats
+        .iter()
+        .map(|&hat| {
+            board
+                .boot
+                .hat_overlays
+                .iter()
+                .find(|o| o.hat == hat)
+                .ok_or_else(|| BootError::NoHatOverlay {
+                    hat,
+                    board: board.path.clone(),
+                })
+        })
+        .collect()
+}
+
+pub fn config_txt(
+    recipe: &Recipe,
+    board: &Board,
+    slot: Slot,
+    k: &KernelFiles,
+    overlays: &[&HatOverlay],
+) -> String {
     let mut s = format!(
         "# {} {} for {}, boot slot {}. Written by d3kos-build; updates rewrite it.\n[all]\narm_64bit=1\nenable_uart=1\nkernel=vmlinuz-{}\n",
         recipe.name,
@@ -120,6 +157,11 @@ pub fn config_txt(recipe: &Recipe, board: &Board, slot: Slot, k: &KernelFiles) -
     for line in &board.boot.config_txt {
         s.push_str(line.trim_end());
         s.push('\n');
+    }
+    // The firmware reads overlays/NAME.dtbo from the boot partition and applies it to the
+    // board's DTB before starting the kernel (Raspberry Pi config.txt docs, "dtoverlay").
+    for o in overlays {
+        s.push_str(&format!("dtoverlay={}\n", o.name));
     }
     s
 }
@@ -140,8 +182,9 @@ pub fn autoboot_txt(a: u32, b: Option<u32>) -> Result<String, BootError> {
 /// The content of a slot's boot partition.
 ///
 /// Raspberry Pi: the firmware the root file system carries in `boot/firmware` (which is then
-/// its mount point), the kernel and initramfs, config.txt and cmdline.txt. Direct-kernel
-/// boards: `vmlinuz`, `initrd.img` and `cmdline.txt` for the loader outside the image.
+/// its mount point), the kernel and initramfs, the fitted HATs' overlays, config.txt and
+/// cmdline.txt. Direct-kernel boards: `vmlinuz`, `initrd.img` and `cmdline.txt` for the
+/// loader outside the image.
 pub fn boot_tree(
     recipe: &Recipe,
     board: &Board,
@@ -149,7 +192,7 @@ pub fn boot_tree(
     firmware: &Tree,
     k: &KernelFiles,
     root_partuuid: &str,
-) -> Tree {
+) -> Result<Tree, BootError> {
     let epoch = recipe.source_date_epoch;
     let mut t = Tree::new();
     let file = |bytes: &[u8]| Entry::file(bytes.to_vec(), 0o644, epoch);
@@ -174,9 +217,16 @@ pub fn boot_tree(
             if let Some(initrd) = &k.initramfs {
                 t.insert(format!("initrd.img-{}", k.version).as_bytes(), file(initrd));
             }
+            let overlays = dtoverlays(recipe, board)?;
+            for o in &overlays {
+                t.insert(
+                    format!("overlays/{}.dtbo", o.name).as_bytes(),
+                    file(&o.bytes),
+                );
+            }
             t.insert(
                 b"config.txt",
-                file(config_txt(recipe, board, slot, k).as_bytes()),
+                file(config_txt(recipe, board, slot, k, &overlays).as_bytes()),
             );
         }
         BootKind::DirectKernel => {
@@ -190,7 +240,7 @@ pub fn boot_tree(
         b"cmdline.txt",
         file(cmdline(board, root_partuuid).as_bytes()),
     );
-    t
+    Ok(t)
 }
 
 #[cfg(test)]
@@ -202,6 +252,63 @@ mod tests {
         let mut v = vec!["6.12.9-arm64", "6.12.10-arm64", "6.1.0-arm64"];
         v.sort_by(|a, b| version_cmp(a, b));
         assert_eq!(v, ["6.1.0-arm64", "6.12.9-arm64", "6.12.10-arm64"]);
+    }
+
+    fn load(board: &str) -> (Recipe, Board) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        (
+            Recipe::load(&root.join("recipes/d3kos.toml")).unwrap(),
+            Board::load(&root.join(format!("boards/{board}.toml"))).unwrap(),
+        )
+    }
+
+    fn kernel() -> KernelFiles {
+        KernelFiles {
+            version: "6.12.0-arm64".into(),
+            kernel: vec![1],
+            initramfs: None,
+        }
+    }
+
+    #[test]
+    fn a_fitted_pican_m_loads_its_overlay_on_the_pi() {
+        let (recipe, board) = load("rpi4");
+        assert_eq!(recipe.hats, [Hat::PicanM], "the product ships with the HAT");
+        let overlays = dtoverlays(&recipe, &board).unwrap();
+        let text = config_txt(&recipe, &board, Slot::A, &kernel(), &overlays);
+        assert!(text.ends_with("\ndtoverlay=pican-m\n"), "{text}");
+        let t = boot_tree(&recipe, &board, Slot::A, &Tree::new(), &kernel(), "x").unwrap();
+        let dtbo = t.read(b"overlays/pican-m.dtbo").unwrap().unwrap();
+        assert!(dtbo.starts_with(&crate::config::hat::FDT_MAGIC));
+        assert!(matches!(t.get(b"overlays").unwrap().kind, Kind::Dir));
+    }
+
+    #[test]
+    fn no_pican_m_no_overlay() {
+        let (mut recipe, board) = load("rpi4");
+        recipe.hats.clear();
+        let t = boot_tree(&recipe, &board, Slot::A, &Tree::new(), &kernel(), "x").unwrap();
+        let text = String::from_utf8(t.read(b"config.txt").unwrap().unwrap()).unwrap();
+        assert!(!text.contains("dtoverlay"), "{text}");
+        assert!(t.get(b"overlays/pican-m.dtbo").is_none());
+    }
+
+    #[test]
+    fn boards_without_a_header_ignore_the_hat() {
+        let (recipe, board) = load("qemu-arm64");
+        assert_eq!(recipe.hats, [Hat::PicanM]);
+        assert!(dtoverlays(&recipe, &board).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_pi_board_without_the_fitted_hats_overlay_is_refused() {
+        let (recipe, mut board) = load("rpi4");
+        board.boot.hat_overlays.clear();
+        let err = dtoverlays(&recipe, &board).unwrap_err().to_string();
+        assert!(
+            err.contains("PiCAN-M") && err.contains("rpi4.toml") && err.contains("pican_m = false"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result
             .map_err(|m| anyhow::anyhow!("--formats: {m}"))?;
     }
     let board = Board::load(&opts.board)?;
+    // A fitted HAT the board has no overlay for is found before a base is bootstrapped.
+    let dtoverlays = crate::boot::dtoverlays(&recipe, &board)?;
     let prepared = opts.rootfs.clone().or_else(|| recipe.rootfs.clone());
     if prepared.is_some() && (opts.base.is_some() || opts.appliance_bin.is_some()) {
         bail!(
@@ -284,6 +286,14 @@ pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result
                 boot: manifest::BootInfo {
                     kind: board.boot.kind,
                     firmware_files: &board.boot.firmware_files,
+                    dtoverlays: dtoverlays
+                        .iter()
+                        .map(|o| manifest::DtOverlayInfo {
+                            name: &o.name,
+                            hat: o.hat.name(),
+                            sha256: crate::digest::sha256_hex(&o.bytes),
+                        })
+                        .collect(),
                 },
                 partition_table: manifest::TableInfo {
                     kind: board.layout.table,

@@ -247,6 +247,28 @@ fn boot(
                         format!("partition {number}: config.txt names `{file}`, which is there"),
                     );
                 }
+                // `dtoverlay=NAME,PARAM=VALUE` loads overlays/NAME.dtbo; the firmware skips a
+                // missing one with no more than a line in its log.
+                let overlay = line
+                    .strip_prefix("dtoverlay=")
+                    .and_then(|r| r.split([',', ':']).next())
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty());
+                if let Some(name) = overlay {
+                    let file = format!("overlays/{name}.dtbo");
+                    let there = files.contains(&file);
+                    f.check(
+                        there,
+                        format!("partition {number}: config.txt loads dtoverlay={name}, and {file} is there"),
+                    );
+                    if there {
+                        let bytes = probe::read_fat_file(image, &p.table, number, &file)?;
+                        f.check(
+                            bytes.starts_with(&crate::config::hat::FDT_MAGIC),
+                            format!("partition {number}: {file} is a compiled device tree"),
+                        );
+                    }
+                }
                 if let Some(kernel) = line.strip_prefix("kernel=").filter(|_| arm64) {
                     let k = probe::read_fat_file(image, &p.table, number, kernel)?;
                     // arm64 Image header: "ARM\x64" at offset 0x38 (Linux Documentation/arch/arm64/booting.rst);

@@ -56,6 +56,16 @@ pub struct ImageInfo<'a> {
 pub struct BootInfo<'a> {
     pub kind: crate::config::board::BootKind,
     pub firmware_files: &'a [String],
+    /// The device-tree overlays of the fitted HATs, in the boot partitions' `overlays/` and
+    /// named by config.txt's `dtoverlay=` lines.
+    pub dtoverlays: Vec<DtOverlayInfo<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DtOverlayInfo<'a> {
+    pub name: &'a str,
+    pub hat: &'a str,
+    pub sha256: String,
 }
 
 #[derive(Debug, Serialize)]

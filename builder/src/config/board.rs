@@ -1,6 +1,6 @@
 //! Board files (`boards/*.toml`): the machine an image is for and its partition layout.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use appliance::layout::{
@@ -9,6 +9,7 @@ use appliance::layout::{
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::hat::{self, Hat, HatOverlay};
 use super::size::{parse_bytes, parse_size};
 use super::{ConfigError, Source};
 use crate::fs::fat;
@@ -54,6 +55,9 @@ pub struct BootSettings {
     pub config_txt: Vec<String>,
     /// Files the firmware needs on the boot partition; `verify` checks they are there.
     pub firmware_files: Vec<String>,
+    /// The device-tree overlay for each HAT this board can carry (Raspberry Pi only), in
+    /// [`Hat::ALL`]'s order; shipped and loaded only when the recipe fits the HAT.
+    pub hat_overlays: Vec<HatOverlay>,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +110,9 @@ struct RawBoot {
     config_txt: Vec<String>,
     #[serde(default)]
     firmware_files: Vec<String>,
+    /// HAT name = compiled overlay, relative to the board file.
+    #[serde(default)]
+    hat_overlays: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -424,6 +431,7 @@ impl Board {
                 format!("`{p}` is not a Debian package name"),
             ));
         }
+        let hat_overlays = load_hat_overlays(&src, &raw.boot)?;
         Ok(Board {
             name: raw.board.name.get_ref().clone(),
             description: raw.board.description,
@@ -434,6 +442,7 @@ impl Board {
                 cmdline: raw.boot.cmdline,
                 config_txt: raw.boot.config_txt,
                 firmware_files: raw.boot.firmware_files,
+                hat_overlays,
             },
             base_components: raw.base.components.get_ref().clone(),
             base_packages: raw.base.packages.get_ref().clone(),
@@ -459,6 +468,59 @@ impl Board {
             message: message.into(),
         }
     }
+}
+
+/// Reads the compiled overlays `[boot] hat_overlays` names, so a missing or wrong file is
+/// found before a base is bootstrapped.
+fn load_hat_overlays(src: &Source, boot: &RawBoot) -> Result<Vec<HatOverlay>, ConfigError> {
+    let dir = src.path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for (name, file) in &boot.hat_overlays {
+        let key = format!("boot.hat_overlays.{name}");
+        let err = |message: String| src.error(file.span(), key.clone(), message);
+        let hat = Hat::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = Hat::ALL.iter().map(|h| h.name()).collect();
+            err(format!(
+                "`{name}` is not a HAT d3kos-build knows: choose from {}",
+                known.join(", ")
+            ))
+        })?;
+        if boot.kind != BootKind::RaspberryPi {
+            return Err(err(
+                "only Raspberry Pi boards (`kind = \"raspberry-pi\"`) load device-tree overlays"
+                    .into(),
+            ));
+        }
+        let path = dir.join(file.get_ref());
+        let stem = Path::new(file.get_ref())
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".dtbo"))
+            .filter(|s| hat::is_overlay_name(s))
+            .ok_or_else(|| {
+                err(format!(
+                    "`{}`: name the compiled overlay NAME.dtbo, NAME of ASCII letters, digits, '-' and '_' \
+                     (config.txt loads it as `dtoverlay=NAME`)",
+                    file.get_ref()
+                ))
+            })?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+        if !bytes.starts_with(&hat::FDT_MAGIC) {
+            return Err(err(format!(
+                "{} is not a compiled device tree: compile its source with `dtc -@ -I dts -O dtb -o FILE.dtbo FILE.dts`",
+                path.display()
+            )));
+        }
+        out.push(HatOverlay {
+            hat,
+            name: stem.to_owned(),
+            path,
+            bytes,
+        });
+    }
+    out.sort_by_key(|o| o.hat);
+    Ok(out)
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -493,4 +555,71 @@ fn check_label(fs: FsKind, label: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The repository's rpi4 board with `from` replaced by `to`, loaded from a folder that
+    /// holds `files`.
+    fn load_rpi4(from: &str, to: &str, files: &[(&str, &[u8])]) -> Result<Board, ConfigError> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join("boards/rpi4.toml")).unwrap();
+        assert!(text.contains(from), "rpi4.toml has no `{from}`");
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in files {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let path = dir.path().join("rpi4.toml");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        Board::load(&path)
+    }
+
+    const LINE: &str = r#"hat_overlays = { pican-m = "rpi4/pican-m.dtbo" }"#;
+
+    #[test]
+    fn the_rpi4_ships_the_pican_m_overlay() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let board = Board::load(&root.join("boards/rpi4.toml")).unwrap();
+        let o = &board.boot.hat_overlays;
+        assert_eq!(o.len(), 1);
+        assert_eq!((o[0].hat, o[0].name.as_str()), (Hat::PicanM, "pican-m"));
+        assert!(o[0].bytes.starts_with(&hat::FDT_MAGIC));
+    }
+
+    #[test]
+    fn a_hat_overlay_that_cannot_be_used_is_named_with_its_key() {
+        let err =
+            |to: &str, files: &[(&str, &[u8])]| load_rpi4(LINE, to, files).unwrap_err().to_string();
+        let missing = err(r#"hat_overlays = { pican-m = "gone.dtbo" }"#, &[]);
+        assert!(
+            missing.contains("boot.hat_overlays.pican-m: cannot read")
+                && missing.contains("gone.dtbo"),
+            "{missing}"
+        );
+        let source = err(
+            r#"hat_overlays = { pican-m = "x.dtbo" }"#,
+            &[("x.dtbo", b"/dts-v1/;\n")],
+        );
+        assert!(source.contains("is not a compiled device tree"), "{source}");
+        let unnamed = err(r#"hat_overlays = { pican-m = "x.dts" }"#, &[]);
+        assert!(unnamed.contains("NAME.dtbo"), "{unnamed}");
+        let unknown = err(r#"hat_overlays = { sense-hat = "x.dtbo" }"#, &[]);
+        assert!(
+            unknown.contains("`sense-hat` is not a HAT") && unknown.contains("pican-m"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn only_raspberry_pi_boards_take_overlays() {
+        let err = load_rpi4("kind = \"raspberry-pi\"", "kind = \"direct-kernel\"", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("boot.hat_overlays.pican-m: only Raspberry Pi boards"),
+            "{err}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Recipe and board files: the declared inputs of a build, parsed strictly.
 
 pub mod board;
+pub mod hat;
 pub mod recipe;
 mod size;
 
@@ -8,6 +9,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use board::Board;
+pub use hat::{Hat, HatOverlay};
 pub use recipe::Recipe;
 
 /// A recipe or board file that cannot be used, located down to the line and key.

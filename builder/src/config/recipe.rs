@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ConfigError, Source};
+use super::{ConfigError, Hat, Source};
 use crate::time;
 
 #[derive(Debug, Clone)]
@@ -26,6 +26,9 @@ pub struct Recipe {
     /// bootstrap, relative to the recipe. It is laid in as it is, with only the overlay.
     pub rootfs: Option<PathBuf>,
     pub system: System,
+    /// The HATs fitted to the board (`[hardware]`), in [`Hat::ALL`]'s order. Raspberry Pi
+    /// boards load each one's device-tree overlay; other boards have no header to fit them.
+    pub hats: Vec<Hat>,
     pub overlays: Vec<PathBuf>,
     pub outputs: Outputs,
     pub sha256: String,
@@ -104,6 +107,8 @@ struct RawRecipe {
     base: RawBase,
     #[serde(default)]
     system: RawSystem,
+    #[serde(default)]
+    hardware: RawHardware,
     #[serde(default)]
     overlay: RawOverlay,
     #[serde(default)]
@@ -266,6 +271,22 @@ fn is_unit_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c))
+}
+
+/// One key per [`Hat`], each `true` (fitted) or `false`; a key left out means fitted, since
+/// the product is sold with them.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHardware {
+    pican_m: Option<Spanned<toml::Value>>,
+}
+
+impl RawHardware {
+    fn get(&self, hat: Hat) -> Option<&Spanned<toml::Value>> {
+        match hat {
+            Hat::PicanM => self.pican_m.as_ref(),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -477,6 +498,30 @@ impl Recipe {
             ));
         }
 
+        let mut hats = Vec::new();
+        for hat in Hat::ALL {
+            let fitted = match raw.hardware.get(hat) {
+                None => true,
+                Some(v) => v.get_ref().as_bool().ok_or_else(|| {
+                    src.error(
+                        v.span(),
+                        format!("hardware.{}", hat.key()),
+                        format!(
+                            "`{}` is neither true nor false: write `{} = true` if the {} HAT is fitted, \
+                             `{} = false` if it is not",
+                            v.get_ref(),
+                            hat.key(),
+                            hat.title(),
+                            hat.key()
+                        ),
+                    )
+                })?,
+            };
+            if fitted {
+                hats.push(hat);
+            }
+        }
+
         Ok(Recipe {
             name: name.clone(),
             version: version.clone(),
@@ -502,6 +547,7 @@ impl Recipe {
                 user: user.clone(),
                 enable: raw.system.enable.get_ref().clone(),
             },
+            hats,
             overlays: raw.overlay.dirs.iter().map(|d| dir.join(d)).collect(),
             outputs,
             sha256: crate::digest::sha256_hex(src.text.as_bytes()),
@@ -512,5 +558,66 @@ impl Recipe {
     /// The stem of every artifact: `NAME-VERSION-BOARD`.
     pub fn artifact_stem(&self, board: &str) -> String {
         format!("{}-{}-{}", self.name, self.version, board)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"[product]
+name = "d3kOS"
+version = "0.1.0"
+description = "test"
+release_date = "2026-11-29"
+seed = "test"
+
+[imager]
+description = "test"
+icon = "https://example.org/icon.png"
+url_base = "https://example.org/releases"
+"#;
+
+    /// Loads the minimal recipe with `extra` appended; the path is returned for messages.
+    fn load(extra: &str) -> (Result<Recipe, ConfigError>, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("recipe.toml");
+        std::fs::write(&path, format!("{MINIMAL}{extra}")).unwrap();
+        (Recipe::load(&path), path)
+    }
+
+    #[test]
+    fn the_pican_m_is_fitted_unless_the_recipe_says_it_is_not() {
+        for extra in ["", "\n[hardware]\n", "\n[hardware]\npican_m = true\n"] {
+            assert_eq!(load(extra).0.unwrap().hats, [Hat::PicanM], "{extra:?}");
+        }
+        let (recipe, _) = load("\n[hardware]\npican_m = false\n");
+        assert_eq!(recipe.unwrap().hats, []);
+    }
+
+    #[test]
+    fn a_pican_m_that_is_not_true_or_false_is_named_with_file_and_line() {
+        let (recipe, path) = load("\n[hardware]\npican_m = \"yes\"\n");
+        let line = MINIMAL.lines().count() + 3;
+        assert_eq!(
+            recipe.unwrap_err().to_string(),
+            format!(
+                "{}:{line}: hardware.pican_m: `\"yes\"` is neither true nor false: write \
+                 `pican_m = true` if the PiCAN-M HAT is fitted, `pican_m = false` if it is not",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_unknown_hardware_key_names_the_known_ones() {
+        let (recipe, _) = load("\n[hardware]\npicanm = true\n");
+        let message = recipe.unwrap_err().to_string();
+        assert!(
+            message.contains("picanm")
+                && message.contains("unknown field")
+                && message.contains("pican_m"),
+            "{message}"
+        );
     }
 }
