@@ -1,7 +1,8 @@
 //! Real images, booted: the default recipe is built for each QEMU board from a real Debian
 //! base with the appliance inside, booted twice on a larger virtual card, and checked from
 //! outside (the appliance's API, the console) and afterwards with sfdisk, e2fsck and debugfs.
-//! The rpi4 image is built twice from one base and checked by `d3kos-build verify`.
+//! The rpi4 image is built twice from one base and checked by `d3kos-build verify`, and its
+//! PiCAN-M overlay is applied with fdtoverlay to the DTBs Debian's kernel ships in it.
 //!
 //! Needs root (mmdebstrap, the tool chroot), qemu-system and the network to Debian's archive
 //! on the first run; bases are cached (D3KOS_CACHE) for later runs.
@@ -13,9 +14,12 @@ mod table;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use boot::{Accel, Guest, boot_files, console_value, http, http_with, make_disk, make_usb_stick};
+use boot::{
+    Accel, Guest, autoboot_partition, boot_files, console_value, http, http_with, make_disk,
+    make_usb_stick,
+};
 use serde_json::{Value, json};
 use table::{Partition, sfdisk};
 
@@ -116,7 +120,11 @@ fn boot_first(arch: &str, image: &Path, disk: &Path, work: &Path) -> Booted {
     let mut errors = Vec::new();
     for (i, accel) in accels(arch).into_iter().enumerate() {
         make_disk(image, disk, 6 << 30);
-        let files = boot_files(disk, work);
+        plant_bus_replay(image, disk, work);
+        let mut files = boot_files(disk, work);
+        files
+            .cmdline
+            .push_str(" systemd.wants=d3kos-test-canplay.service");
         eprintln!(
             "{arch}: booting from partition {} under {accel:?}",
             files.partition
@@ -150,6 +158,160 @@ fn boot_again(arch: &str, disk: &Path, work: &Path, accel: Accel) -> Booted {
         .wait_ready(Duration::from_secs(600))
         .unwrap_or_else(|e| panic!("{arch}: second boot: {e}"));
     Booted { guest, ready }
+}
+
+/// A test-only unit on the first boot's system partition that plays a capture onto a
+/// virtual CAN interface with can-utils' `canplayer`, round and round, and the daemon
+/// told to read that interface: the live SocketCAN path, as on a boat with a PiCAN-M.
+/// Started by `systemd.wants=` on the kernel command line, so the image is unchanged.
+fn plant_bus_replay(image: &Path, disk: &Path, work: &Path) {
+    let plan = plan_of(image);
+    let n = planned(&plan, "system-a")["number"].as_u64().unwrap() as u32;
+    let (_, parts) = sfdisk(disk);
+    let system = parts.iter().find(|p| p.number == n).unwrap().clone();
+    let config =
+        String::from_utf8(debugfs_cat(disk, &system, "/etc/d3kos/appliance.toml")).unwrap();
+    let local_config = work.join("appliance.toml");
+    std::fs::write(
+        &local_config,
+        format!("{config}\n[n2k]\ninterface = \"vcan0\"\n"),
+    )
+    .unwrap();
+    let unit = work.join("d3kos-test-canplay.service");
+    std::fs::write(
+        &unit,
+        "[Unit]\nDescription=Test only: an NMEA 2000 capture played onto vcan0\n\n\
+         [Service]\nExecStartPre=modprobe vcan\nExecStartPre=ip link add vcan0 type vcan\n\
+         ExecStartPre=ip link set vcan0 up\n\
+         ExecStart=canplayer -l i -I /etc/d3kos/test-helm.log vcan0=can0\n",
+    )
+    .unwrap();
+    let capture = repo().join("tests/fixture/n2k/helm.log");
+    let cmds = work.join("debugfs-bus.cmds");
+    std::fs::write(
+        &cmds,
+        format!(
+            "rm /etc/d3kos/appliance.toml\nwrite {} /etc/d3kos/appliance.toml\n\
+             write {} /etc/systemd/system/d3kos-test-canplay.service\n\
+             write {} /etc/d3kos/test-helm.log\n",
+            local_config.display(),
+            unit.display(),
+            capture.display()
+        ),
+    )
+    .unwrap();
+    run(Command::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&cmds)
+        .arg(fs_at(disk, &system)));
+}
+
+/// Inside the booted image: the capture canplayer plays onto vcan0 reaches the daemon
+/// through SocketCAN, and the engine API, the Signal K model and the dashboard and
+/// navigation pages (in Chromium, over the Signal K stream) show what it holds.
+fn engine_data_inside(port: u16, work: &Path) {
+    let expect_path = repo().join("tests/fixture/n2k/helm.json");
+    let expect: Value = serde_json::from_slice(&std::fs::read(&expect_path).unwrap()).unwrap();
+    let num = |k: &str| expect[k].as_f64().unwrap();
+    let close = |got: &Value, want: f64, what: &str| {
+        let g = got.as_f64().unwrap_or_else(|| panic!("{what}: {got}"));
+        assert!(
+            (g - want).abs() <= want.abs() * 1e-6 + 1e-9,
+            "{what}: {g}, capture says {want}"
+        );
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        let (_, body) = http(port, "GET", "/api/n2k/status", None, None).unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if v["data"]["messages"].as_u64().unwrap_or(0) > 50 {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no NMEA 2000 messages from vcan0: {body}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert_eq!(status["data"]["source"], json!("vcan0"), "{status}");
+    assert_eq!(status["data"]["up"], json!(true), "{status}");
+    assert_eq!(status["data"]["undecodable"], json!(0), "{status}");
+    eprintln!("n2k inside: {}", status["data"]);
+    let (_, body) = http(port, "GET", "/api/engine/current", None, None).unwrap();
+    let current: Value = serde_json::from_str(&body).unwrap();
+    let port_engine = current["data"]["engines"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["id"] == json!("port")))
+        .unwrap_or_else(|| panic!("no port engine: {body}"))
+        .clone();
+    assert_eq!(port_engine["running"], json!(true), "{body}");
+    assert_eq!(port_engine["band"], json!("cruise"), "{body}");
+    for m in port_engine["metrics"].as_array().unwrap() {
+        let key = m["metric"].as_str().unwrap();
+        if expect.get(key).is_some() {
+            close(&m["value"], num(key), key);
+        }
+    }
+    let (_, body) = http(port, "GET", "/signalk/v1/api/vessels/self", None, None).unwrap();
+    let sk: Value = serde_json::from_str(&body).unwrap();
+    let at = |path: &[&str]| {
+        let mut v = &sk;
+        for p in path {
+            v = &v[*p];
+        }
+        v["value"].clone()
+    };
+    close(
+        &at(&["propulsion", "port", "revolutions"]),
+        num("revolutions"),
+        "revolutions",
+    );
+    close(
+        &at(&["propulsion", "port", "oilPressure"]),
+        num("oilPressure"),
+        "oil",
+    );
+    close(
+        &at(&["navigation", "position"])["latitude"],
+        num("latitude"),
+        "latitude",
+    );
+    close(&at(&["navigation", "speedOverGround"]), num("sog"), "SOG");
+    close(
+        &at(&["navigation", "headingTrue"]),
+        num("headingTrue"),
+        "heading",
+    );
+    close(
+        &at(&["electrical", "batteries", "0", "voltage"]),
+        num("batteryVoltage"),
+        "battery",
+    );
+    close(
+        &at(&["tanks", "fuel", "0", "currentLevel"]),
+        num("fuelLevel"),
+        "fuel level",
+    );
+    assert_eq!(
+        sk["propulsion"]["port"]["revolutions"]["$source"],
+        json!("vcan0.1"),
+        "{body}"
+    );
+    let shots = work.join("page-shots");
+    let out = Command::new("node")
+        .arg(repo().join("tests/pages/engine.mjs"))
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(&shots)
+        .arg(&expect_path)
+        .output()
+        .expect("node runs (ci/setup-host installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.lines().any(|l| l.trim() == "11 passed, 0 failed"),
+        "the dashboard and navigation pages in the image:\n{stdout}"
+    );
 }
 
 /// Inside the booted image, under its systemd sandbox and on its real data partition: a
@@ -496,6 +658,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     hardened_inside(first.guest.port, &jar);
     let stick_backup = backup_and_restore_inside(first.guest.port, &jar);
     let stick_export = boatlog_and_export_inside(first.guest.port, &jar);
+    engine_data_inside(first.guest.port, work);
     let machine_id = console_value(&first.guest.console(), "machine-id ")
         .unwrap_or_else(|| panic!("no machine-id line:\n{}", first.guest.console_tail()));
     assert_eq!(machine_id.len(), 32, "{machine_id}");
@@ -622,6 +785,125 @@ fn qemu_arm64_boots_grows_its_card_and_keeps_its_identity() {
     boots_grows_and_keeps_identity("qemu-arm64", "arm64");
 }
 
+/// A file of the FAT partition `p` of `image`, read with mtools.
+fn fat_file(image: &Path, p: &Partition, file: &str, dest: &Path) {
+    run(Command::new("mcopy")
+        .arg("-o")
+        .arg("-i")
+        .arg(format!("{}@@{}", image.display(), p.start))
+        .arg(format!("::{file}"))
+        .arg(dest)
+        .env("MTOOLS_SKIP_CHECK", "1"));
+}
+
+fn fdtget(dtb: &Path, node: &str, property: &str, kind: &str) -> String {
+    run(Command::new("fdtget")
+        .args(["-t", kind])
+        .arg(dtb)
+        .args([node, property]))
+    .trim()
+    .to_owned()
+}
+
+/// The PiCAN-M as the firmware would bring it up from the image: config.txt loads the
+/// overlay, the overlay is in overlays/, and fdtoverlay applies it to each bcm2711 DTB that
+/// Debian's kernel put on the boot partition (Pi 4, Pi 400, CM4), leaving an enabled MCP2515
+/// on CE0 of the SPI0 controller, with its 16 MHz clock and its interrupt on GPIO 25. The
+/// system has can-utils and the networkd file that brings can0 up.
+fn pican_m_comes_up_from(image: &Path, work: &Path) {
+    let (_, parts) = sfdisk(image);
+    let part = |n: u32| parts.iter().find(|p| p.number == n).unwrap();
+    let autoboot = work.join("autoboot.txt");
+    fat_file(image, part(1), "autoboot.txt", &autoboot);
+    let boot = part(autoboot_partition(
+        &std::fs::read_to_string(&autoboot).unwrap(),
+        false,
+    ));
+    let config = work.join("config.txt");
+    fat_file(image, boot, "config.txt", &config);
+    let config = std::fs::read_to_string(&config).unwrap();
+    assert!(config.lines().any(|l| l == "dtoverlay=pican-m"), "{config}");
+    let dtbo = work.join("pican-m.dtbo");
+    fat_file(image, boot, "overlays/pican-m.dtbo", &dtbo);
+    assert!(
+        std::fs::read(&dtbo).unwrap()
+            == std::fs::read(repo().join("boards/rpi4/pican-m.dtbo")).unwrap(),
+        "overlays/pican-m.dtbo is the board's"
+    );
+
+    let listing = run(Command::new("mdir")
+        .args(["-b", "-i"])
+        .arg(format!("{}@@{}", image.display(), boot.start))
+        .arg("::")
+        .env("MTOOLS_SKIP_CHECK", "1"));
+    let dtbs: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("::/"))
+        .filter(|n| n.starts_with("bcm2711-") && n.ends_with(".dtb"))
+        .collect();
+    assert!(dtbs.contains(&"bcm2711-rpi-4-b.dtb"), "{listing}");
+    for name in dtbs {
+        let dtb = work.join(name);
+        fat_file(image, boot, name, &dtb);
+        let merged = work.join(format!("{name}.merged"));
+        run(Command::new("fdtoverlay")
+            .arg("-i")
+            .arg(&dtb)
+            .arg("-o")
+            .arg(&merged)
+            .arg(&dtbo));
+        // Debian's DTBs carry __symbols__, where SPI0 is labelled `spi` (Raspberry Pi's own
+        // trees say `spi0`) and the GPIO controller `gpio`.
+        let spi = fdtget(&merged, "/__symbols__", "spi", "s");
+        let gpio = fdtget(&merged, "/__symbols__", "gpio", "s");
+        assert_eq!(spi, "/soc/spi@7e204000", "{name}: SPI0");
+        let can = format!("{spi}/can@0");
+        assert_eq!(fdtget(&merged, &spi, "status", "s"), "okay", "{name}");
+        assert_eq!(
+            fdtget(&merged, &can, "compatible", "s"),
+            "microchip,mcp2515",
+            "{name}"
+        );
+        assert_eq!(fdtget(&merged, &can, "status", "s"), "okay", "{name}");
+        assert_eq!(fdtget(&merged, &can, "reg", "u"), "0", "{name}: CE0");
+        assert_eq!(
+            fdtget(&merged, &can, "interrupt-parent", "u"),
+            fdtget(&merged, &gpio, "phandle", "u"),
+            "{name}: interrupt from the GPIO controller"
+        );
+        assert_eq!(
+            fdtget(&merged, &can, "interrupts", "u"),
+            "25 8",
+            "{name}: GPIO 25, level low"
+        );
+        assert_eq!(
+            fdtget(&merged, "/pican-m-osc", "clock-frequency", "u"),
+            "16000000",
+            "{name}"
+        );
+        assert_eq!(
+            fdtget(&merged, &can, "clocks", "u"),
+            fdtget(&merged, "/pican-m-osc", "phandle", "u"),
+            "{name}: clocked by the 16 MHz oscillator"
+        );
+    }
+
+    let system_a = parts.iter().max_by_key(|p| p.number).unwrap();
+    let network = debugfs_cat(image, system_a, "/etc/systemd/network/30-can0.network");
+    assert!(
+        String::from_utf8_lossy(&network).contains("BitRate=250000"),
+        "30-can0.network"
+    );
+    let canplayer = run(Command::new("debugfs")
+        .arg("-R")
+        .arg("stat /usr/bin/canplayer")
+        .arg(fs_at(image, system_a)));
+    assert!(
+        canplayer.contains("Type: regular"),
+        "can-utils: {canplayer}"
+    );
+}
+
 #[test]
 #[ignore = "bootstraps Debian for arm64 as root: ci/test runs it"]
 fn rpi4_from_one_base_is_bit_identical_and_passes_verify() {
@@ -634,6 +916,7 @@ fn rpi4_from_one_base_is_bit_identical_and_passes_verify() {
     let image = build("rpi4", &first, &["--formats", "img,xz,bmap"]);
     let verify = run(Command::new(BIN).arg("verify").arg(&image));
     assert!(verify.contains("passed"), "{verify}");
+    pican_m_comes_up_from(&image, work.path());
     let base_file = manifest(&first)["inputs"]["base"]["file"]
         .as_str()
         .expect("manifest names the base")

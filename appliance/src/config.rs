@@ -32,6 +32,89 @@ pub struct Config {
     pub server: ServerConfig,
     pub boatlog: BoatlogConfig,
     pub export: ExportConfig,
+    pub n2k: N2kConfig,
+    pub engine: EngineConfig,
+    pub display: DisplayConfig,
+}
+
+/// `[n2k]`: where NMEA 2000 comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct N2kConfig {
+    /// The SocketCAN interface of the bus (the PiCAN-M is `can0`); empty for none.
+    pub interface: String,
+    /// Instead of the bus: a capture (candump or canboat plain) replayed at its own pace,
+    /// round and round; for demonstrations and tests.
+    pub replay: Option<PathBuf>,
+}
+
+impl Default for N2kConfig {
+    fn default() -> Self {
+        N2kConfig {
+            interface: "can0".into(),
+            replay: None,
+        }
+    }
+}
+
+/// `[engine]`: the hard limits and RPM bands the engine is watched with, until the
+/// owner's onboarding answers replace them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Below this the engine is idling.
+    pub idle_below_rpm: f64,
+    /// From this up it runs wide open.
+    pub wide_open_from_rpm: f64,
+    /// Coolant hotter than this is critical, °C.
+    pub max_coolant_c: f64,
+    /// Oil pressure below this at idle is critical, kPa.
+    pub min_oil_idle_kpa: f64,
+    /// Oil pressure below this above idle is critical, kPa.
+    pub min_oil_cruise_kpa: f64,
+    /// Seconds of 1 s samples kept in memory before they are written in one transaction.
+    pub flush_secs: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        // Marine diesels: coolant thermostats open near 80 °C and alarms sound from about
+        // 95 °C; oil pressure alarms are commonly set near 0.7 bar (10 psi) at idle and
+        // 2 bar (30 psi) under way.
+        EngineConfig {
+            idle_below_rpm: 1000.0,
+            wide_open_from_rpm: 3200.0,
+            max_coolant_c: 95.0,
+            min_oil_idle_kpa: 70.0,
+            min_oil_cruise_kpa: 200.0,
+            flush_secs: 30,
+        }
+    }
+}
+
+/// `[display]`: the units the owner reads values in.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisplayConfig {
+    /// `bar`, `psi` or `kPa`.
+    pub pressure: String,
+    /// `C` or `F`.
+    pub temperature: String,
+    /// `L` or `gal`.
+    pub volume: String,
+    /// `kn`, `km/h` or `mph`.
+    pub speed: String,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        DisplayConfig {
+            pressure: "bar".into(),
+            temperature: "C".into(),
+            volume: "L".into(),
+            speed: "kn".into(),
+        }
+    }
 }
 
 /// `[boatlog]`: how long entries are kept, and how large a recording may be.
@@ -156,6 +239,9 @@ impl Default for Config {
             server: ServerConfig::default(),
             boatlog: BoatlogConfig::default(),
             export: ExportConfig::default(),
+            n2k: N2kConfig::default(),
+            engine: EngineConfig::default(),
+            display: DisplayConfig::default(),
         }
     }
 }

@@ -286,6 +286,7 @@ pub async fn sample(
     out: std::sync::Arc<tokio::sync::RwLock<Snapshot>>,
     units: Vec<String>,
     problems: Vec<String>,
+    n2k: crate::n2k::ingest::Shared,
 ) {
     let mut probe = Probe::new("/");
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
@@ -304,6 +305,13 @@ pub async fn sample(
         snap.services = crate::systemd::unit_states(&units).await;
         snap.system = crate::systemd::system_state().await;
         snap.problems = problems.clone();
+        let bus = n2k.lock().expect("n2k status").clone();
+        if let Some(why) = bus.down_reason.filter(|_| !bus.up) {
+            snap.problems.push(format!(
+                "NMEA 2000: {why}; trying again every {} s",
+                crate::n2k::ingest::RETRY.as_secs()
+            ));
+        }
         *out.write().await = snap;
     }
 }

@@ -20,6 +20,8 @@ pub mod crashpoint;
 #[cfg(feature = "daemon")]
 pub mod db;
 #[cfg(feature = "daemon")]
+pub mod engine;
+#[cfg(feature = "daemon")]
 pub mod export;
 #[cfg(feature = "daemon")]
 pub mod firstboot;
@@ -30,6 +32,8 @@ pub mod http;
 #[cfg(feature = "daemon")]
 pub mod licence;
 #[cfg(feature = "daemon")]
+pub mod n2k;
+#[cfg(feature = "daemon")]
 pub mod notify;
 #[cfg(feature = "daemon")]
 pub mod peer;
@@ -37,6 +41,8 @@ pub mod peer;
 pub mod routes;
 #[cfg(feature = "daemon")]
 pub mod server;
+#[cfg(feature = "daemon")]
+pub mod signalk;
 #[cfg(feature = "daemon")]
 pub mod state;
 #[cfg(feature = "daemon")]

@@ -27,6 +27,9 @@ enum Command {
     /// Backups of the boat's data: create, list, verify, restore, delete.
     #[command(subcommand)]
     Backup(appliance::backup::cli::Command),
+    /// NMEA 2000: decode a capture as canboat's analyzer does.
+    #[command(subcommand)]
+    N2k(appliance::n2k::cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Some(Command::Backup(c)) => appliance::config::Config::load(&cli.config)
             .map_err(anyhow::Error::from)
             .and_then(|config| appliance::backup::cli::run(&config, c).map_err(Into::into)),
+        Some(Command::N2k(c)) => appliance::n2k::cli::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -70,6 +70,12 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
         state.health.clone(),
         state.config.units.clone(),
         state.problems.clone(),
+        state.n2k.clone(),
+    ));
+    start_n2k(&state);
+    tokio::spawn(crate::engine::worker::run(
+        state.engine.clone(),
+        state.writes.clone(),
     ));
     tokio::spawn(crate::backup::schedule::run(
         crate::backup::Paths::of(&state.config),
@@ -104,6 +110,27 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
     crate::http::conn::serve(listener, app(state), caps, timeouts, shutdown()).await?;
     log::info!("stopped");
     Ok(())
+}
+
+/// NMEA 2000 ingest into the vessel model: a capture replayed when the configuration
+/// names one, else the bus.
+fn start_n2k(state: &Shared) {
+    use crate::n2k::{ingest, source};
+    let n2k = &state.config.n2k;
+    if let Some(path) = &n2k.replay {
+        match source::Replay::open(path, None, true, true) {
+            Ok(src) => {
+                log::info!("NMEA 2000: replaying {} round and round", path.display());
+                let feed = crate::signalk::feed(state.vessel.clone(), "replay");
+                tokio::spawn(ingest::run(src, state.n2k.clone(), feed));
+            }
+            Err(e) => log::error!("NMEA 2000: {e}"),
+        }
+    } else if !n2k.interface.is_empty() {
+        let feed = crate::signalk::feed(state.vessel.clone(), &n2k.interface);
+        let src = source::Live::new(&n2k.interface);
+        tokio::spawn(ingest::run(src, state.n2k.clone(), feed));
+    }
 }
 
 /// Handshakes the kernel completes before the daemon accepts them: a burst of connections

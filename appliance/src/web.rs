@@ -26,6 +26,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../web/dashboard.html"),
     ),
     (
+        "/navigation.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../web/navigation.html"),
+    ),
+    (
         "/boatlog.html",
         "text/html; charset=utf-8",
         include_bytes!("../web/boatlog.html"),

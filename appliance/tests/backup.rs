@@ -693,9 +693,16 @@ fn the_http_api_works_by_id_only() {
         .output()
         .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
-    // The fixture's files, the licence and the daemon's own boat log (accounts stay out).
-    assert_eq!(created["files"], 12, "{listing}");
-    assert!(listing.contains("data/boatlog.db\n"), "{listing}");
+    // The fixture's files, the licence, the daemon's own boat log, engine history and
+    // vessel id (accounts stay out).
+    assert_eq!(created["files"], 14, "{listing}");
+    for kept in [
+        "data/boatlog.db\n",
+        "data/engine.db\n",
+        "data/vessel-uuid\n",
+    ] {
+        assert!(listing.contains(kept), "{kept}: {listing}");
+    }
     let list = answer(&call(&d, "GET", "/api/backup/list", c, "", b""), 200);
     assert_eq!(list["backups"][0]["id"], id.as_str());
     assert_eq!(list["backups"][0]["verified"], true);

@@ -62,7 +62,7 @@ fn pages_pass_axe_in_chromium_with_screenshots() {
         println!("screenshot: {}", p.display());
     }
     assert!(
-        stdout.lines().any(|l| l.trim() == "8 passed, 0 failed"),
+        stdout.lines().any(|l| l.trim() == "10 passed, 0 failed"),
         "{stdout}"
     );
 }
@@ -185,4 +185,22 @@ fn the_boat_log_and_the_export_queue_work_from_their_pages() {
         .collect();
     named.sort();
     assert_eq!(files, named);
+}
+
+#[test]
+fn the_dashboard_and_navigation_pages_show_a_replayed_capture_at_1_hz() {
+    let capture = repo().join("tests/fixture/n2k/helm.log");
+    let expect = repo().join("tests/fixture/n2k/helm.json");
+    let dev = Device::new(&format!("[n2k]\nreplay = \"{}\"\n", capture.display()));
+    let d = dev.start();
+    let base = format!("http://{}", d.addr);
+    let shots = shots();
+    let stdout = page_check(
+        "engine.mjs",
+        &[base.as_ref(), shots.as_os_str(), expect.as_os_str()],
+    );
+    assert!(
+        stdout.lines().any(|l| l.trim() == "11 passed, 0 failed"),
+        "{stdout}"
+    );
 }

@@ -1587,7 +1587,942 @@
     await loadEntries(false);
   }
 
+  // ---------------------------------------------------------------- live data (Signal K)
+
+  /** After this long without a new value, a value is shown as stale, not as current. */
+  const STALE_MS = 5000;
+  /** Reconnection waits double from the first to the last. */
+  const RETRY_FIRST_MS = 1000;
+  const RETRY_LAST_MS = 30000;
+  /** A server that never says hello is still asked for data after this long. */
+  const HELLO_WAIT_MS = 2000;
+  const STAYED_UP_MS = 10000;
+  const UNITS_EVERY_MS = 60000;
+
+  /**
+   * Follows the device's Signal K stream, same origin: asks for `subscribe` once the server
+   * has said hello, hands each value about this vessel to `onValue(path, value, at)` and each
+   * change of the link to `onLink(state)` ('connecting', 'open' or 'down'). A dropped socket
+   * is opened again after 1, 2, 4 … 30 s, with jitter, so a dozen screens on board do not
+   * knock at once when the daemon restarts; the wait starts again at 1 s once a socket has
+   * stayed up for a while, not merely opened (a server that greets and hangs up would
+   * otherwise be asked every second).
+   *
+   * `at` is when the value was measured on this browser's clock: the time it arrived, or
+   * the server's timestamp when that is older (a value the server kept from before), with
+   * the two clocks compared at the hello.
+   */
+  function signalkStream(subscribe, onValue, onLink) {
+    const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
+    const url = `${scheme}://${window.location.host}/signalk/v1/stream?subscribe=none`;
+    let delay = 0;
+    let self = null;
+    let skew = 0;
+
+    const send = (ws, msg) => {
+      try {
+        ws.send(JSON.stringify(msg));
+      } catch (_) {
+        // Closing already: the next socket subscribes again.
+      }
+    };
+
+    const measuredAt = (stamp, now) => {
+      const t = typeof stamp === 'string' ? Date.parse(stamp) : NaN;
+      return Number.isFinite(t) ? Math.min(now, t + skew) : now;
+    };
+
+    const updates = (msg) => {
+      const ctx = msg.context;
+      if (typeof ctx === 'string' && ctx !== 'vessels.self' && ctx !== self) return; // another vessel (AIS)
+      const now = Date.now();
+      for (const u of msg.updates) {
+        if (!u || !Array.isArray(u.values)) continue;
+        const at = measuredAt(u.timestamp, now);
+        for (const v of u.values) {
+          if (v && typeof v.path === 'string' && v.path) onValue(v.path, v.value, at);
+        }
+      }
+    };
+
+    const connect = () => {
+      onLink('connecting');
+      let ws;
+      try {
+        ws = new WebSocket(url);
+      } catch (_) {
+        retry();
+        return;
+      }
+      let subscribed = false;
+      let helloTimer = null;
+      let upSince = 0;
+      const ask = () => {
+        if (subscribed) return;
+        subscribed = true;
+        clearTimeout(helloTimer);
+        send(ws, { context: 'vessels.self', subscribe });
+        upSince = Date.now();
+        onLink('open');
+      };
+      ws.addEventListener('open', () => {
+        helloTimer = setTimeout(ask, HELLO_WAIT_MS);
+      });
+      ws.addEventListener('message', (ev) => {
+        let msg;
+        try {
+          msg = JSON.parse(ev.data);
+        } catch (_) {
+          return;
+        }
+        if (!msg || typeof msg !== 'object') return;
+        if (Array.isArray(msg.updates)) {
+          ask();
+          updates(msg);
+          return;
+        }
+        if (typeof msg.self === 'string' || typeof msg.name === 'string') {
+          self = typeof msg.self === 'string' ? msg.self : null;
+          const t = typeof msg.timestamp === 'string' ? Date.parse(msg.timestamp) : NaN;
+          skew = Number.isFinite(t) ? Date.now() - t : 0;
+          ask();
+        }
+      });
+      // An error is always followed by close, which does the retrying.
+      ws.addEventListener('close', () => {
+        clearTimeout(helloTimer);
+        if (upSince && Date.now() - upSince >= STAYED_UP_MS) delay = 0;
+        retry();
+      });
+    };
+
+    const retry = () => {
+      delay = delay ? Math.min(delay * 2, RETRY_LAST_MS) : RETRY_FIRST_MS;
+      onLink('down');
+      setTimeout(connect, delay * (0.8 + 0.4 * Math.random()));
+    };
+
+    connect();
+  }
+
+  // ---- units: values arrive in SI (Signal K); the owner chose what is shown
+
+  const DEFAULT_UNITS = { pressure: 'bar', temperature: 'C', volume: 'L', speed: 'kn' };
+  const UNIT_CHOICES = {
+    pressure: ['bar', 'psi', 'kPa'],
+    temperature: ['C', 'F'],
+    volume: ['L', 'gal'],
+    speed: ['kn', 'km/h', 'mph'],
+  };
+  /** US gallon in m³; "gal" is the US gallon, as engine makers in America state fuel rates. */
+  const US_GALLON = 3.785411784e-3;
+  const PSI = 6894.757293168;
+
+  function ownerUnits(u) {
+    const out = { ...DEFAULT_UNITS };
+    if (u && typeof u === 'object') {
+      for (const k of Object.keys(UNIT_CHOICES)) if (UNIT_CHOICES[k].includes(u[k])) out[k] = u[k];
+    }
+    return out;
+  }
+
+  /** An SI value of `kind` in the owner's units: the number, its decimals and its unit. */
+  function display(kind, si, units) {
+    const u = units || DEFAULT_UNITS;
+    const ok = isNum(si);
+    const v = (f) => (ok ? f(si) : null);
+    switch (kind) {
+      case 'rpm':
+        return { value: v((x) => x * 60), digits: 0, unit: 'rpm' };
+      case 'pressure':
+        if (u.pressure === 'psi') return { value: v((x) => x / PSI), digits: 0, unit: 'psi' };
+        if (u.pressure === 'kPa') return { value: v((x) => x / 1000), digits: 0, unit: 'kPa' };
+        return { value: v((x) => x / 1e5), digits: 1, unit: 'bar' };
+      case 'temperature':
+        if (u.temperature === 'F') return { value: v((x) => ((x - 273.15) * 9) / 5 + 32), digits: 0, unit: '°F' };
+        return { value: v((x) => x - 273.15), digits: 0, unit: '°C' };
+      case 'voltage':
+        return { value: v((x) => x), digits: 1, unit: 'V' };
+      case 'flow':
+        if (u.volume === 'gal') return { value: v((x) => (x * 3600) / US_GALLON), digits: 1, unit: 'gal/h' };
+        return { value: v((x) => x * 3.6e6), digits: 1, unit: 'L/h' };
+      case 'volume':
+        if (u.volume === 'gal') return { value: v((x) => x / US_GALLON), digits: 0, unit: 'gal' };
+        return { value: v((x) => x * 1000), digits: 0, unit: 'L' };
+      case 'hours':
+        return { value: v((x) => x / 3600), digits: 1, unit: 'h' };
+      case 'ratio':
+        return { value: v((x) => x * 100), digits: 0, unit: '%' };
+      case 'speed':
+        if (u.speed === 'km/h') return { value: v((x) => x * 3.6), digits: 1, unit: 'km/h' };
+        if (u.speed === 'mph') return { value: v((x) => (x * 3600) / 1609.344), digits: 1, unit: 'mph' };
+        return { value: v((x) => (x * 3600) / 1852), digits: 1, unit: 'kn' };
+      case 'angle':
+        return { value: v((x) => (((x * 180) / Math.PI) % 360 + 360) % 360), digits: 0, unit: '°' };
+      default:
+        return { value: v((x) => x), digits: 1, unit: '' };
+    }
+  }
+
+  /** A number with `digits` decimals; never "-0". */
+  function fixed(value, digits) {
+    if (!isNum(value)) return '—';
+    const s = value.toFixed(digits);
+    return /^-0(\.0+)?$/.test(s) ? s.slice(1) : s;
+  }
+
+  /** A bearing as three digits, the way courses are spoken: 45° → "045". */
+  function bearing(deg) {
+    if (!isNum(deg)) return '—';
+    const d = Math.round(deg) % 360;
+    return String(d).padStart(3, '0');
+  }
+
+  /** 4 → "4 s", 300 → "5 min", 7200 → "2 h". */
+  function ageText(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min`;
+    if (s < 172800) return `${Math.floor(s / 3600)} h`;
+    return `${Math.floor(s / 86400)} d`;
+  }
+
+  /**
+   * What the age line under a value says, and whether the value is stale; `short` for the
+   * dashboard, where a dozen values each say it.
+   */
+  function freshness(entry, now, short) {
+    if (!entry) return { text: 'No data', stale: false, none: true };
+    const age = now - entry.at;
+    if (age >= STALE_MS) return { text: short ? `Stale: ${ageText(age)} old` : `Stale: last update ${ageText(age)} ago`, stale: true, none: false };
+    if (short) return { text: age < 1500 ? 'Live' : `${ageText(age)} ago`, stale: false, none: false };
+    return { text: age < 1500 ? 'Updated just now' : `Updated ${ageText(age)} ago`, stale: false, none: false };
+  }
+
+  /** Sets an element's text only when it changed: no churn, no repeated announcements. */
+  function put(el, value) {
+    if (el && el.textContent !== value) el.textContent = value;
+  }
+
+  function flag(el, name, on) {
+    if (el) el.classList.toggle(name, Boolean(on));
+  }
+
+  /** What the link line says: [state for CSS, words]. */
+  function linkWords(link, hasData, stale, waitedLong, what, locked) {
+    if (locked && !hasData) return ['locked', 'Signed out: no live data'];
+    if (link === 'down') return ['down', 'Connection lost: trying again…'];
+    if (link === 'connecting') return ['connecting', 'Connecting…'];
+    if (!hasData) return waitedLong ? ['nodata', `No data from the ${what}`] : ['waiting', `Waiting for the ${what}…`];
+    if (stale) return ['stale', `No new data from the ${what}`];
+    return ['live', 'Live data'];
+  }
+
+  function showLink(el, words) {
+    if (!el) return;
+    if (el.dataset.state !== words[0]) el.dataset.state = words[0];
+    put(el, words[1]);
+  }
+
+  const NOTES = {
+    down: 'The live data of the helm computer cannot be reached. This page keeps trying; values it shows are the last known ones.',
+    locked: 'On this device live data is for the signed-in owner only.',
+  };
+
+  /**
+   * A sentence under the link line for the states that need one: what is wrong and what to
+   * do, with the way to the sign-in form when that is the answer.
+   */
+  function showNote(prefix, state, nodata) {
+    const note = state === 'nodata' ? nodata : NOTES[state] || '';
+    put($(`${prefix}-note-text`), note);
+    $(`${prefix}-note-signin`).hidden = state !== 'locked';
+    $(`${prefix}-note`).hidden = !note;
+  }
+
+  /** Loads the owner's display units into `target.units`; true when they changed. */
+  async function loadUnits(target) {
+    const r = await api('/api/engine/current');
+    if (!r.success) return { ok: false, r };
+    const d = engineAnswer(r);
+    const next = ownerUnits(d.units);
+    const changed = JSON.stringify(next) !== JSON.stringify(target.units);
+    target.units = next;
+    return { ok: true, changed, d };
+  }
+
+  /** The engine answers carry their fields beside `success`; a `data` envelope is read too. */
+  function engineAnswer(r) {
+    const d = r.data;
+    if (d && typeof d === 'object' && Object.keys(d).length) return d;
+    return r;
+  }
+
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+
+  function svgEl(tag, attrs) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+    return el;
+  }
+
   // ---------------------------------------------------------------- engine dashboard
+
+  const ENGINE_METRICS = {
+    revolutions: { name: 'Engine speed', path: 'revolutions', kind: 'rpm', trend: true },
+    oilPressure: { name: 'Oil pressure', path: 'oilPressure', kind: 'pressure', trend: true },
+    temperature: { name: 'Coolant temperature', path: 'temperature', kind: 'temperature', trend: true },
+    alternatorVoltage: { name: 'Alternator voltage', path: 'alternatorVoltage', kind: 'voltage', trend: true },
+    fuelRate: { name: 'Fuel rate', path: 'fuel.rate', kind: 'flow', trend: true },
+    runTime: { name: 'Engine hours', path: 'runTime', kind: 'hours', trend: false },
+    oilTemperature: { name: 'Oil temperature', path: 'oilTemperature', kind: 'temperature', trend: false },
+  };
+  const TREND_METRICS = Object.keys(ENGINE_METRICS).filter((k) => ENGINE_METRICS[k].trend);
+  const METRIC_OF_PATH = Object.fromEntries(Object.entries(ENGINE_METRICS).map(([k, d]) => [d.path, k]));
+  const LEVELS = {
+    normal: { text: 'Normal', rank: 0 },
+    info: { text: 'Info', rank: 1 },
+    warning: { text: 'Warning', rank: 2 },
+    critical: { text: 'Critical', rank: 3 },
+  };
+  /** Signal K notification states as the engine's deviation levels. */
+  const NOTE_LEVELS = { normal: 'normal', nominal: 'normal', alert: 'info', warn: 'warning', alarm: 'critical', emergency: 'critical' };
+  const ENGINE_KEY = 'd3kos-engine';
+  const CURRENT_EVERY_MS = 5000;
+  const TREND_EVERY_MS = 60000;
+  const TREND_SPAN_MS = 3600000;
+  /** Dial scales by shown unit; a value or limit beyond the end widens the dial. */
+  const DIAL_SCALES = {
+    rpm: { min: 0, max: 4000, step: 1000, label: (v) => String(v / 1000), note: '×1000' },
+    bar: { min: 0, max: 7, step: 1 },
+    psi: { min: 0, max: 100, step: 20 },
+    kPa: { min: 0, max: 700, step: 100 },
+    '°C': { min: 40, max: 120, step: 20 },
+    '°F': { min: 100, max: 250, step: 50 },
+    '%': { min: 0, max: 100, step: 25, label: (v) => ({ 0: 'E', 25: '¼', 50: '½', 75: '¾', 100: 'F' })[v] },
+  };
+  const DIAL_KINDS = { revolutions: 'rpm', oilPressure: 'pressure', temperature: 'temperature', fuelLevel: 'ratio' };
+
+  const dash = {
+    /** Signal K path → {value, at}. */
+    live: new Map(),
+    units: { ...DEFAULT_UNITS },
+    link: 'connecting',
+    openedAt: 0,
+    /** Signed out on a device whose live data is for the owner only. */
+    locked: false,
+    /** The last answer of /api/engine/current and when it came. */
+    current: null,
+    currentAt: 0,
+    /** "engine.metric" → {level, message, at} from notifications.propulsion.*. */
+    notes: new Map(),
+    /** Metric → {points} or {failed}: the last hour of `trendEngine`. */
+    trends: new Map(),
+    trendEngine: null,
+    trendsDrawn: '',
+    trendsAskedFor: null,
+    dials: new Map(),
+    shown: null,
+    engineList: '',
+    alertsShown: '',
+    drawQueued: false,
+  };
+
+  function engineRank(id) {
+    if (id === 'port') return -2;
+    if (id === 'starboard') return -1;
+    return /^\d+$/.test(id) ? Number(id) : 1e6;
+  }
+
+  function engineIds() {
+    const ids = new Set();
+    for (const p of dash.live.keys()) {
+      const m = /^propulsion\.([^.]+)\./.exec(p);
+      if (m) ids.add(m[1]);
+    }
+    const c = dash.current;
+    if (c && Array.isArray(c.engines)) for (const e of c.engines) if (e && typeof e.id === 'string' && e.id) ids.add(e.id);
+    return [...ids].sort((a, b) => engineRank(a) - engineRank(b) || a.localeCompare(b));
+  }
+
+  /** "Port engine", "Starboard engine", "Engine 2"; a boat with one engine calls it "Engine". */
+  function engineName(id, ids) {
+    if (ids && ids.length === 1) return 'Engine';
+    if (id === 'port') return 'Port engine';
+    if (id === 'starboard') return 'Starboard engine';
+    return `Engine ${id}`;
+  }
+
+  function shortEngineName(id) {
+    if (id === 'port') return 'Port';
+    if (id === 'starboard') return 'Starboard';
+    return `Engine ${id}`;
+  }
+
+  function storedEngine() {
+    try {
+      return window.localStorage.getItem(ENGINE_KEY);
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function chooseEngine(id) {
+    try {
+      window.localStorage.setItem(ENGINE_KEY, id);
+    } catch (_) {
+      // Kept for this visit only.
+    }
+    dash.shown = id;
+    dash.engineList = '';
+    drawDashboard();
+  }
+
+  function apiEngine(id) {
+    const c = dash.current;
+    if (!c || !Array.isArray(c.engines)) return null;
+    return c.engines.find((e) => e && e.id === id) || null;
+  }
+
+  function apiMetric(id, metric) {
+    const e = apiEngine(id);
+    if (!e || !Array.isArray(e.metrics)) return null;
+    return e.metrics.find((m) => m && m.metric === metric) || null;
+  }
+
+  /** The alerts in force: the last notification where it is newer than the last answer. */
+  function activeAlerts() {
+    const byKey = new Map();
+    const c = dash.current;
+    if (c && Array.isArray(c.alerts)) {
+      for (const a of c.alerts) {
+        if (!a || typeof a.engine !== 'string' || typeof a.metric !== 'string' || !LEVELS[a.level]) continue;
+        byKey.set(`${a.engine}.${a.metric}`, { engine: a.engine, metric: a.metric, level: a.level, message: a.message, since: a.since });
+      }
+    }
+    for (const [key, n] of dash.notes) {
+      if (dash.current && n.at < dash.currentAt) continue; // the answer since is newer
+      if (!n.level || n.level === 'normal') byKey.delete(key);
+      else byKey.set(key, { engine: n.engine, metric: n.metric, level: n.level, message: n.message, since: n.since });
+    }
+    return [...byKey.values()]
+      .filter((a) => a.level !== 'normal')
+      .sort((a, b) => LEVELS[b.level].rank - LEVELS[a.level].rank || engineRank(a.engine) - engineRank(b.engine));
+  }
+
+  /** The deviation level of one metric: a newer notification wins over the last answer. */
+  function metricLevel(id, metric) {
+    const n = dash.notes.get(`${id}.${metric}`);
+    const m = apiMetric(id, metric);
+    if (n && (!dash.current || n.at >= dash.currentAt || !m)) return { level: n.level || 'normal', sigma: m ? m.sigma : null };
+    if (m && LEVELS[m.level]) return { level: m.level, sigma: m.sigma, limit: m.limit };
+    return null;
+  }
+
+  function worstLevel(id, alerts) {
+    let worst = null;
+    for (const a of alerts) if (a.engine === id && (!worst || LEVELS[a.level].rank > LEVELS[worst].rank)) worst = a.level;
+    return worst;
+  }
+
+  function timeOfDay(iso) {
+    const t = typeof iso === 'string' ? Date.parse(iso) : NaN;
+    if (!Number.isFinite(t)) return '';
+    const d = new Date(t);
+    const pad = (x) => String(x).padStart(2, '0');
+    return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
+  }
+
+  function drawAlerts(ids) {
+    const alerts = activeAlerts();
+    const box = $('eng-alerts');
+    const rows = alerts.map((a) => {
+      const what = ENGINE_METRICS[a.metric] ? ENGINE_METRICS[a.metric].name : text(a.metric);
+      const message = typeof a.message === 'string' && a.message.trim() ? a.message.trim() : `${what}: ${LEVELS[a.level].text.toLowerCase()}`;
+      const since = timeOfDay(a.since);
+      return { level: a.level, head: LEVELS[a.level].text.toUpperCase(), body: `${engineName(a.engine, ids)}: ${message}`, since: since ? `since ${since}` : '' };
+    });
+    const signature = JSON.stringify(rows);
+    if (signature === dash.alertsShown) return alerts;
+    dash.alertsShown = signature;
+    if (!rows.length) {
+      box.replaceChildren();
+      return alerts;
+    }
+    const list = document.createElement('ul');
+    list.className = 'alert-list';
+    for (const r of rows) {
+      const li = document.createElement('li');
+      li.className = `alert-item level-${r.level}`;
+      li.append(span(r.head, 'alert-level'), span(r.body, 'alert-text'));
+      if (r.since) li.append(span(r.since, 'alert-since'));
+      list.append(li);
+    }
+    box.replaceChildren(list);
+    return alerts;
+  }
+
+  function drawEngineSwitch(ids, alerts) {
+    const box = $('engine-switch');
+    const signature = JSON.stringify([ids, dash.shown, ids.map((id) => worstLevel(id, alerts))]);
+    if (signature === dash.engineList) return;
+    dash.engineList = signature;
+    box.hidden = ids.length < 2;
+    const hadFocus = box.contains(document.activeElement) ? document.activeElement.dataset.engine : null;
+    box.replaceChildren(
+      ...ids.map((id) => {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'secondary';
+        b.dataset.engine = id;
+        b.setAttribute('aria-pressed', id === dash.shown ? 'true' : 'false');
+        b.append(span(shortEngineName(id)), span(' engine', 'visually-hidden'));
+        const worst = worstLevel(id, alerts);
+        if (worst) b.append(span(', ', 'visually-hidden'), span(LEVELS[worst].text, `switch-level level-${worst}`), span(' alert', 'visually-hidden'));
+        b.addEventListener('click', () => chooseEngine(id));
+        return b;
+      }),
+    );
+    if (hadFocus) {
+      const again = box.querySelector(`[data-engine="${hadFocus}"]`);
+      if (again) again.focus();
+    }
+  }
+
+  // ---- dials
+
+  const DIAL_R = 76;
+
+  function dialPoint(f, r) {
+    const a = Math.PI * (1 - Math.min(1, Math.max(0, f)));
+    return [100 + r * Math.cos(a), 100 - r * Math.sin(a)];
+  }
+
+  function arcPath(f0, f1, r) {
+    const [x0, y0] = dialPoint(f0, r);
+    const [x1, y1] = dialPoint(f1, r);
+    return `M ${x0.toFixed(2)} ${y0.toFixed(2)} A ${r} ${r} 0 0 1 ${x1.toFixed(2)} ${y1.toFixed(2)}`;
+  }
+
+  /**
+   * Draws a dial face for the scale of `unit`, wide enough for `reach`: a half circle with
+   * ticks across it, their numbers outside (the two ends below), the value as a band along
+   * it and a limit as a thin band outside. Returns what `setDial` moves.
+   */
+  function buildDial(svg, unit, reach) {
+    const base = DIAL_SCALES[unit];
+    if (!base) {
+      svg.replaceChildren();
+      return null;
+    }
+    let max = base.max;
+    if (isNum(reach) && reach > max) max = Math.ceil(reach / base.step) * base.step;
+    const scale = { ...base, max };
+    const frac = (v) => (v - scale.min) / (scale.max - scale.min);
+    const parts = [svgEl('path', { d: arcPath(0, 1, DIAL_R), class: 'dial-track' })];
+    const limit = svgEl('path', { d: arcPath(0, 0, DIAL_R + 11), class: 'dial-limit', visibility: 'hidden' });
+    const value = svgEl('path', { d: arcPath(0, 1, DIAL_R), class: 'dial-value', pathLength: 100, 'stroke-dasharray': '0 100' });
+    parts.push(limit, value);
+    const steps = Math.round((scale.max - scale.min) / scale.step);
+    for (let i = 0; i <= steps; i += 1) {
+      const v = scale.min + i * scale.step;
+      const f = i / steps;
+      const [x0, y0] = dialPoint(f, DIAL_R - 9);
+      const [x1, y1] = dialPoint(f, DIAL_R + 9);
+      parts.push(svgEl('line', { x1: x0.toFixed(2), y1: y0.toFixed(2), x2: x1.toFixed(2), y2: y1.toFixed(2), class: 'dial-tick' }));
+      let lx;
+      let ly;
+      let anchor = 'middle';
+      if (i === 0 || i === steps) {
+        [lx] = dialPoint(f, DIAL_R);
+        ly = 100 + 22;
+      } else {
+        [lx, ly] = dialPoint(f, DIAL_R + 17);
+        ly += 5;
+        if (lx < 90) anchor = 'end';
+        else if (lx > 110) anchor = 'start';
+      }
+      const t = svgEl('text', { x: lx.toFixed(2), y: ly.toFixed(2), class: 'dial-label', 'text-anchor': anchor });
+      t.textContent = scale.label ? scale.label(v) : String(Math.round(v * 10) / 10);
+      parts.push(t);
+    }
+    if (scale.note) {
+      const t = svgEl('text', { x: 100, y: 44, class: 'dial-note', 'text-anchor': 'middle' });
+      t.textContent = scale.note;
+      parts.push(t);
+    }
+    svg.replaceChildren(...parts);
+    return { unit, max: scale.max, frac, value, limit };
+  }
+
+  /** Sets the dial of `metric` to `shown` (in the shown unit), with its limit zone. */
+  function setDial(metric, shown, limitShown, limitKind, level) {
+    const section = document.querySelector(`.dial-gauge[data-metric="${metric}"]`);
+    if (!section) return;
+    const svg = section.querySelector('svg.dial-face');
+    let dial = dash.dials.get(metric);
+    const reach = Math.max(isNum(shown.value) ? shown.value : -Infinity, isNum(limitShown) ? limitShown : -Infinity);
+    const wanted = DIAL_SCALES[shown.unit];
+    const needMax = wanted && isNum(reach) && reach > wanted.max ? Math.ceil(reach / wanted.step) * wanted.step : wanted ? wanted.max : null;
+    if (!dial || dial.unit !== shown.unit || dial.max < needMax) {
+      dial = buildDial(svg, shown.unit, reach);
+      dash.dials.set(metric, dial);
+    }
+    if (!dial) return;
+    const f = isNum(shown.value) ? Math.min(1, Math.max(0, dial.frac(shown.value))) : 0;
+    const dash100 = `${(f * 100).toFixed(2)} 100`;
+    if (dial.value.getAttribute('stroke-dasharray') !== dash100) dial.value.setAttribute('stroke-dasharray', dash100);
+    dial.value.setAttribute('class', `dial-value${level ? ` level-${level}` : ''}`);
+    if (isNum(limitShown) && (limitKind === 'max' || limitKind === 'min')) {
+      const lf = Math.min(1, Math.max(0, dial.frac(limitShown)));
+      dial.limit.setAttribute('d', limitKind === 'max' ? arcPath(lf, 1, DIAL_R + 11) : arcPath(0, lf, DIAL_R + 11));
+      dial.limit.setAttribute('visibility', 'visible');
+    } else {
+      dial.limit.setAttribute('visibility', 'hidden');
+    }
+  }
+
+  // ---- one gauge
+
+  function gaugeParts(metric) {
+    const section = document.querySelector(`.gauge[data-metric="${metric}"]`);
+    if (!section) return null;
+    return {
+      section,
+      num: section.querySelector(`[data-value="${metric}"]`),
+      unit: section.querySelector(`[data-unit="${metric}"]`),
+      level: section.querySelector(`[data-level-of="${metric}"]`),
+      age: section.querySelector(`[data-age-of="${metric}"]`),
+    };
+  }
+
+  /** Shows one value: number, unit, age, stale or missing; returns its freshness. */
+  function showValue(metric, entry, kind, now) {
+    const g = gaugeParts(metric);
+    if (!g) return null;
+    const shown = display(kind, entry ? entry.value : null, dash.units);
+    const f = freshness(entry && isNum(entry.value) ? entry : null, now, true);
+    put(g.num, f.none ? '—' : fixed(shown.value, shown.digits));
+    put(g.unit, shown.unit);
+    put(g.age, f.text);
+    const at = entry && !f.none ? String(entry.at) : '';
+    if (g.num.dataset.at !== at) g.num.dataset.at = at;
+    flag(g.section, 'is-stale', f.stale);
+    flag(g.section, 'is-empty', f.none);
+    return { shown, fresh: f };
+  }
+
+  function showLevel(metric, id) {
+    const g = gaugeParts(metric);
+    if (!g || !g.level) return null;
+    const lv = metricLevel(id, metric);
+    flag(g.section, 'is-warning', lv && lv.level === 'warning');
+    flag(g.section, 'is-critical', lv && lv.level === 'critical');
+    if (!lv) {
+      put(g.level, '');
+      g.level.className = 'level';
+      return null;
+    }
+    let words = LEVELS[lv.level].text;
+    if (isNum(lv.sigma)) words += ` ${lv.sigma < 0 ? '−' : '+'}${Math.abs(lv.sigma).toFixed(1)}σ`;
+    put(g.level, words);
+    const cls = `level level-${lv.level}`;
+    if (g.level.className !== cls) g.level.className = cls;
+    return lv;
+  }
+
+  /** Numbered things (tanks, batteries) under `prefix`: [[id, fields]], ids in order. */
+  function numbered(prefix) {
+    const found = new Map();
+    for (const [p, e] of dash.live) {
+      if (!p.startsWith(prefix)) continue;
+      const rest = p.slice(prefix.length);
+      const dot = rest.indexOf('.');
+      if (dot < 1) continue;
+      const id = rest.slice(0, dot);
+      if (!found.has(id)) found.set(id, {});
+      found.get(id)[rest.slice(dot + 1)] = e;
+    }
+    return [...found.entries()].sort((a, b) => engineRank(a[0]) - engineRank(b[0]) || a[0].localeCompare(b[0]));
+  }
+
+  function fillList(id, rows) {
+    const ul = $(id);
+    const signature = JSON.stringify(rows);
+    if (ul.dataset.shown === signature) return;
+    ul.dataset.shown = signature;
+    ul.replaceChildren(
+      ...rows.map((r) => {
+        const li = document.createElement('li');
+        li.append(span(r[0], 'list-name'), span(r[1], r[2] ? 'list-value is-stale' : 'list-value'));
+        return li;
+      }),
+    );
+  }
+
+  function drawTanks(now) {
+    const tanks = numbered('tanks.fuel.').filter(([, t]) => t.currentLevel);
+    const first = tanks.length ? tanks[0][1].currentLevel : null;
+    const r = showValue('fuelLevel', first, 'ratio', now);
+    setDial('fuelLevel', r.shown, null, null, null);
+    const rows = [];
+    for (const [id, t] of tanks) {
+      const level = display('ratio', t.currentLevel.value, dash.units);
+      const cap = t.capacity && isNum(t.capacity.value) && t.capacity.value > 0 ? t.capacity.value : null;
+      let words = `${fixed(level.value, 0)} %`;
+      if (cap !== null && isNum(t.currentLevel.value)) {
+        const left = display('volume', cap * t.currentLevel.value, dash.units);
+        const all = display('volume', cap, dash.units);
+        words = `${tanks.length > 1 ? `${words}, ` : ''}about ${fixed(left.value, 0)} of ${fixed(all.value, 0)} ${all.unit}`;
+      }
+      if (tanks.length > 1 || cap !== null) rows.push([`Tank ${id}`, words, now - t.currentLevel.at >= STALE_MS]);
+    }
+    fillList('tank-list', rows);
+  }
+
+  function drawBatteries(now) {
+    const batteries = numbered('electrical.batteries.').filter(([, b]) => b.voltage);
+    const r = showValue('batteryVoltage', batteries.length ? batteries[0][1].voltage : null, 'voltage', now);
+    const rows =
+      batteries.length > 1
+        ? batteries.map(([id, b]) => [`Battery ${id}`, `${fixed(b.voltage.value, 1)} V`, now - b.voltage.at >= STALE_MS])
+        : [];
+    fillList('battery-list', rows);
+    return r;
+  }
+
+  function engineStateText(id) {
+    const e = apiEngine(id);
+    const bits = [];
+    if (e && e.running === true) bits.push('Running');
+    if (e && e.running === false) bits.push('Stopped');
+    const band = { idle: 'at idle', cruise: 'at cruise', wot: 'at wide open throttle' }[e && e.band];
+    if (band) bits.push(band);
+    return bits.join(' ');
+  }
+
+  function baselineText() {
+    const b = dash.current && dash.current.baseline;
+    if (!b || typeof b !== 'object') return '';
+    if (b.state === 'none') return 'No baseline of normal values yet: levels start once one is recorded.';
+    if (b.state === 'recording') {
+      const ends = formatDate(b.ends);
+      return ends === NA ? 'Recording the baseline of normal values.' : `Recording the baseline of normal values until ${ends}.`;
+    }
+    return '';
+  }
+
+  function drawDashboard() {
+    const now = Date.now();
+    const ids = engineIds();
+    if (!ids.includes(dash.shown)) {
+      const kept = storedEngine();
+      dash.shown = ids.includes(kept) ? kept : ids[0] || null;
+    }
+    const id = dash.shown;
+    const alerts = drawAlerts(ids);
+    drawEngineSwitch(ids, alerts);
+
+    const engine = $('engine');
+    if (engine.dataset.engine !== (id || '')) engine.dataset.engine = id || '';
+    put($('engine-name'), id ? engineName(id, ids) : 'Engine');
+    const state = id ? engineStateText(id) : '';
+    put($('engine-state'), state);
+    put($('engine-baseline'), baselineText());
+
+    let newest = 0;
+    for (const metric of ['revolutions', 'oilPressure', 'temperature', 'alternatorVoltage', 'fuelRate', 'runTime']) {
+      const def = ENGINE_METRICS[metric];
+      const entry = id ? dash.live.get(`propulsion.${id}.${def.path}`) : null;
+      if (entry && isNum(entry.value)) newest = Math.max(newest, entry.at);
+      const r = showValue(metric, entry, def.kind, now);
+      const lv = id ? showLevel(metric, id) : showLevel(metric, '');
+      if (DIAL_KINDS[metric]) {
+        const lim = lv && lv.limit && typeof lv.limit === 'object' && isNum(lv.limit.value) ? lv.limit : null;
+        const limShown = lim ? display(def.kind, lim.value, dash.units).value : null;
+        setDial(metric, r.shown, limShown, lim ? lim.kind : null, lv ? lv.level : null);
+      }
+    }
+    drawTanks(now);
+    drawBatteries(now);
+
+    const waitedLong = dash.link === 'open' && now - dash.openedAt >= STALE_MS;
+    const words = linkWords(dash.link, newest > 0, now - newest >= STALE_MS, waitedLong, 'engine', dash.locked);
+    showLink($('dash-link'), words);
+    showNote('dash', words[0], "No data from the engine has arrived. Check that the engine's instruments are switched on and that the NMEA 2000 network is powered.");
+    // An engine shown for the first time has its last hour fetched at once.
+    if (id && id !== dash.trendsAskedFor) {
+      dash.trendsAskedFor = id;
+      loadTrends();
+    }
+    if (trendsKey() !== dash.trendsDrawn) drawTrends();
+  }
+
+  function queueDraw() {
+    if (dash.drawQueued) return;
+    dash.drawQueued = true;
+    window.requestAnimationFrame(() => {
+      dash.drawQueued = false;
+      drawDashboard();
+    });
+  }
+
+  // ---- trends
+
+  /** Draws the last hour of `points` ([[ms, SI]]) as a sparkline into `box`. */
+  function drawSparkline(box, name, kind, trend, now) {
+    const points = trend && Array.isArray(trend.points) ? trend.points.filter((p) => Array.isArray(p) && isNum(p[0]) && isNum(p[1])) : [];
+    const shown = points.map(([t, v]) => [t, display(kind, v, dash.units).value]);
+    const unit = display(kind, 0, dash.units);
+    let caption;
+    const parts = [];
+    if (!trend) caption = 'Trend loading…';
+    else if (trend.failed) caption = 'Trend not available';
+    else if (!shown.length) caption = 'No trend yet';
+    if (!caption) {
+      let lo = Math.min(...shown.map((p) => p[1]));
+      let hi = Math.max(...shown.map((p) => p[1]));
+      const loText = fixed(lo, unit.digits);
+      const hiText = fixed(hi, unit.digits);
+      caption = loText === hiText ? `Last hour: steady at ${loText} ${unit.unit}` : `Last hour: ${loText} to ${hiText} ${unit.unit}`;
+      const pad = Math.max((hi - lo) * 0.1, 10 ** -unit.digits);
+      lo -= pad;
+      hi += pad;
+      const W = 300;
+      const H = 40;
+      const x = (t) => Math.min(W, Math.max(0, ((t - (now - TREND_SPAN_MS)) / TREND_SPAN_MS) * W));
+      const y = (v) => H - 2 - ((v - lo) / (hi - lo)) * (H - 4);
+      parts.push(svgEl('line', { x1: 0, y1: H - 0.5, x2: W, y2: H - 0.5, class: 'spark-base', 'vector-effect': 'non-scaling-stroke' }));
+      if (shown.length === 1) {
+        parts.push(svgEl('circle', { cx: x(shown[0][0]).toFixed(1), cy: y(shown[0][1]).toFixed(1), r: 3, class: 'spark-dot' }));
+      } else {
+        const pts = shown.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+        parts.push(svgEl('polyline', { points: pts, class: 'spark-line', 'vector-effect': 'non-scaling-stroke' }));
+      }
+    }
+    const signature = JSON.stringify([caption, parts.map((p) => p.getAttribute('points') || p.getAttribute('cx'))]);
+    if (box.dataset.shown === signature) return;
+    box.dataset.shown = signature;
+    const children = [];
+    if (parts.length) {
+      const svg = svgEl('svg', { viewBox: '0 0 300 40', preserveAspectRatio: 'none', class: 'spark-svg', role: 'img', 'aria-label': `${name}, ${caption.charAt(0).toLowerCase()}${caption.slice(1)}` });
+      svg.append(...parts);
+      children.push(svg);
+    }
+    const p = document.createElement('p');
+    p.className = 'spark-caption';
+    p.textContent = caption;
+    if (parts.length) p.setAttribute('aria-hidden', 'true');
+    children.push(p);
+    box.replaceChildren(...children);
+  }
+
+  /** What the sparklines shown were drawn for: the engine, its history and the units. */
+  function trendsKey() {
+    return JSON.stringify([dash.shown, dash.trendEngine, dash.units]);
+  }
+
+  function drawTrends() {
+    const id = dash.shown;
+    const now = Date.now();
+    dash.trendsDrawn = trendsKey();
+    for (const metric of TREND_METRICS) {
+      const box = document.querySelector(`[data-spark="${metric}"]`);
+      if (!box) continue;
+      const def = ENGINE_METRICS[metric];
+      const trend = id && dash.trendEngine === id ? dash.trends.get(metric) : null;
+      drawSparkline(box, def.name, def.kind, id ? trend : { points: [] }, now);
+    }
+  }
+
+  async function loadTrends() {
+    const id = dash.shown;
+    if (!id) {
+      drawTrends();
+      return;
+    }
+    const answers = await Promise.all(
+      TREND_METRICS.map((metric) => api(`/api/engine/history?engine=${encodeURIComponent(id)}&metric=${encodeURIComponent(metric)}&minutes=60`)),
+    );
+    if (dash.shown !== id) return; // another engine was chosen meanwhile
+    TREND_METRICS.forEach((metric, i) => {
+      const r = answers[i];
+      const d = r.success ? engineAnswer(r) : null;
+      dash.trends.set(metric, d && Array.isArray(d.points) ? { points: d.points } : { failed: true });
+    });
+    dash.trendEngine = id;
+    drawTrends();
+  }
+
+  // ---- the page
+
+  function dashboardValue(path, value, at) {
+    if (path.startsWith('notifications.propulsion.')) {
+      const m = /^notifications\.propulsion\.([^.]+)\.(.+)$/.exec(path);
+      if (!m) return;
+      const v = value && typeof value === 'object' ? value : {};
+      // The path names the value's own path: fuel.rate is the metric fuelRate.
+      const metric = METRIC_OF_PATH[m[2]] || m[2];
+      dash.notes.set(`${m[1]}.${metric}`, {
+        engine: m[1],
+        metric,
+        level: NOTE_LEVELS[v.state] || (value === null ? 'normal' : null),
+        message: v.message,
+        since: new Date(at).toISOString(),
+        at: Date.now(),
+      });
+      queueDraw();
+      return;
+    }
+    if (path.startsWith('propulsion.') || path.startsWith('tanks.fuel.') || path.startsWith('electrical.batteries.')) {
+      dash.live.set(path, { value, at });
+      queueDraw();
+    }
+  }
+
+  async function loadCurrent() {
+    const r = await api('/api/engine/current');
+    // Signed out where live data is not public: the note under the link line says so.
+    dash.locked = !r.success && r.error.code === 'unauthorized';
+    if (!r.success) {
+      setMessage('engine-error', dash.locked ? '' : `Engine levels and alerts are not available: ${r.error.message}`);
+      drawDashboard();
+      return;
+    }
+    setMessage('engine-error', '');
+    const d = engineAnswer(r);
+    const units = ownerUnits(d.units);
+    dash.units = units;
+    dash.current = d;
+    dash.currentAt = Date.now();
+    drawDashboard();
+  }
+
+  function dashboardPage() {
+    every(HEALTH_EVERY_MS, loadHealthStrip);
+    drawDashboard();
+    signalkStream(
+      [
+        { path: 'propulsion.*', period: 1000 },
+        { path: 'electrical.batteries.*', period: 1000 },
+        { path: 'tanks.*', period: 1000 },
+        { path: 'notifications.*', policy: 'instant' },
+      ],
+      dashboardValue,
+      (state) => {
+        dash.link = state;
+        if (state === 'open') dash.openedAt = Date.now();
+        drawDashboard();
+      },
+    );
+    every(CURRENT_EVERY_MS, loadCurrent);
+    setInterval(() => {
+      if (dash.shown && !document.hidden) loadTrends();
+    }, TREND_EVERY_MS);
+    setInterval(() => {
+      if (!document.hidden) drawDashboard();
+    }, 1000);
+  }
 
   async function loadHealthStrip() {
     const r = await api('/api/health');
@@ -1605,8 +2540,214 @@
     }
   }
 
-  function dashboardPage() {
-    every(HEALTH_EVERY_MS, loadHealthStrip);
+  // ---------------------------------------------------------------- navigation
+
+  const nav = {
+    live: new Map(),
+    units: { ...DEFAULT_UNITS },
+    link: 'connecting',
+    openedAt: 0,
+    locked: false,
+    drawQueued: false,
+    compass: null,
+  };
+
+  /** 42.478308 → "42° 28.698′ N"; longitudes get three digits of degrees. */
+  function dm(deg, isLat) {
+    if (!isNum(deg)) return '—';
+    const thousandths = Math.round(Math.abs(deg) * 60000);
+    const d = Math.floor(thousandths / 60000);
+    const m = (thousandths % 60000) / 1000;
+    const hemi = isLat ? (deg < 0 ? 'S' : 'N') : deg < 0 ? 'W' : 'E';
+    return `${String(d).padStart(isLat ? 2 : 3, '0')}° ${m.toFixed(3).padStart(6, '0')}′ ${hemi}`;
+  }
+
+  /** Draws the compass card once: ring, ticks every 10°, the four points. */
+  function buildCompass(svg) {
+    const parts = [svgEl('circle', { cx: 0, cy: 0, r: 92, class: 'compass-ring' })];
+    for (let d = 0; d < 360; d += 10) {
+      const major = d % 30 === 0;
+      const a = (d * Math.PI) / 180;
+      const r0 = major ? 78 : 84;
+      parts.push(
+        svgEl('line', {
+          x1: (r0 * Math.sin(a)).toFixed(2),
+          y1: (-r0 * Math.cos(a)).toFixed(2),
+          x2: (92 * Math.sin(a)).toFixed(2),
+          y2: (-92 * Math.cos(a)).toFixed(2),
+          class: major ? 'compass-tick major' : 'compass-tick',
+        }),
+      );
+    }
+    for (const [label, d] of [['N', 0], ['E', 90], ['S', 180], ['W', 270]]) {
+      const a = (d * Math.PI) / 180;
+      const t = svgEl('text', { x: (62 * Math.sin(a)).toFixed(2), y: (-62 * Math.cos(a) + 6).toFixed(2), class: 'compass-label', 'text-anchor': 'middle' });
+      t.textContent = label;
+      parts.push(t);
+    }
+    const cog = svgEl('g', { visibility: 'hidden' });
+    cog.append(svgEl('line', { x1: 0, y1: 0, x2: 0, y2: -86, class: 'compass-cog' }), svgEl('circle', { cx: 0, cy: -86, r: 6, class: 'compass-cog-end' }));
+    const heading = svgEl('polygon', { points: '0,-74 14,20 0,8 -14,20', class: 'compass-heading', visibility: 'hidden' });
+    parts.push(cog, heading);
+    svg.replaceChildren(...parts);
+    return { cog, heading };
+  }
+
+  /** Turns the heading arrow and the course line; hides what is unknown. */
+  function setCompass(svg, headingDeg, headingRef, cogDeg) {
+    if (!nav.compass) nav.compass = buildCompass(svg);
+    const turn = (el, deg) => {
+      el.setAttribute('visibility', isNum(deg) ? 'visible' : 'hidden');
+      if (isNum(deg)) el.setAttribute('transform', `rotate(${deg.toFixed(1)})`);
+    };
+    turn(nav.compass.heading, headingDeg);
+    turn(nav.compass.cog, cogDeg);
+    const bits = [];
+    if (isNum(headingDeg)) bits.push(`heading ${bearing(headingDeg)}° ${headingRef}`);
+    if (isNum(cogDeg)) bits.push(`course over ground ${bearing(cogDeg)}° true (dashed line)`);
+    const label = bits.length ? `Compass, north up: ${bits.join(', ')}` : 'Compass: no heading or course yet';
+    if (svg.getAttribute('aria-label') !== label) svg.setAttribute('aria-label', label);
+  }
+
+  function navEntry(path) {
+    const e = nav.live.get(path);
+    return e && e.value !== null && e.value !== undefined ? e : null;
+  }
+
+  function showAge(metric, entry, now) {
+    const f = freshness(entry, now);
+    const section = document.querySelector(`.gauge[data-metric="${metric}"]`);
+    put(section.querySelector(`[data-age-of="${metric}"]`), f.text);
+    flag(section, 'is-stale', f.stale);
+    flag(section, 'is-empty', f.none);
+    return f;
+  }
+
+  function markAt(el, entry) {
+    const at = entry ? String(entry.at) : '';
+    if (el.dataset.at !== at) el.dataset.at = at;
+  }
+
+  function drawNavigation() {
+    const now = Date.now();
+    let newest = 0;
+    const seen = (e) => {
+      if (e) newest = Math.max(newest, e.at);
+    };
+
+    const pos = navEntry('navigation.position');
+    const p = pos && pos.value && typeof pos.value === 'object' && isNum(pos.value.latitude) && isNum(pos.value.longitude) ? pos : null;
+    seen(p);
+    const lat = document.querySelector('[data-value="latitude"]');
+    const lon = document.querySelector('[data-value="longitude"]');
+    put(lat, p ? dm(p.value.latitude, true) : '—');
+    put(lon, p ? dm(p.value.longitude, false) : '—');
+    markAt(lat, p);
+    markAt(lon, p);
+    $('nav-position').hidden = !p;
+    $('nav-no-fix').hidden = Boolean(p);
+    showAge('position', p, now);
+
+    const sogEntry = navEntry('navigation.speedOverGround');
+    const sog = isNum(sogEntry && sogEntry.value) ? sogEntry : null;
+    seen(sog);
+    const sogShown = display('speed', sog ? sog.value : null, nav.units);
+    const sogEl = document.querySelector('[data-value="sog"]');
+    put(sogEl, sog ? fixed(sogShown.value, sogShown.digits) : '—');
+    put(document.querySelector('[data-unit="sog"]'), sogShown.unit);
+    markAt(sogEl, sog);
+    showAge('sog', sog, now);
+
+    const cogEntry = navEntry('navigation.courseOverGroundTrue');
+    const cog = isNum(cogEntry && cogEntry.value) ? cogEntry : null;
+    seen(cog);
+    const cogEl = document.querySelector('[data-value="cogTrue"]');
+    put(cogEl, cog ? `${bearing(display('angle', cog.value).value)}°` : '—');
+    markAt(cogEl, cog);
+    showAge('cogTrue', cog, now);
+
+    const num = (e) => (e && isNum(e.value) ? e : null);
+    const ht = num(navEntry('navigation.headingTrue'));
+    const hm = num(navEntry('navigation.headingMagnetic'));
+    seen(ht);
+    seen(hm);
+    // True when it is current; magnetic otherwise; the other one beside it when known.
+    const fresh = (e) => e && now - e.at < STALE_MS;
+    let main = null;
+    let other = null;
+    if (ht && (fresh(ht) || !fresh(hm))) {
+      main = ['headingTrue', ht, 'true'];
+      if (hm) other = ['headingMagnetic', hm, 'Magnetic'];
+    } else if (hm) {
+      main = ['headingMagnetic', hm, 'magnetic'];
+      if (ht) other = ['headingTrue', ht, 'True'];
+    }
+    const head = $('nav-heading');
+    const key = main ? main[0] : 'heading';
+    if (head.dataset.value !== key) head.dataset.value = key;
+    put(head, main ? `${bearing(display('angle', main[1].value).value)}°` : '—');
+    markAt(head, main ? main[1] : null);
+    put($('nav-heading-ref'), main ? main[2] : '');
+    const o = $('nav-heading-other');
+    o.hidden = !other;
+    const ov = $('nav-heading-other-value');
+    if (other) {
+      put($('nav-heading-other-label'), other[2]);
+      put(ov, `${bearing(display('angle', other[1].value).value)}°${now - other[1].at >= STALE_MS ? ' (stale)' : ''}`);
+      if (ov.dataset.value !== other[0]) ov.dataset.value = other[0];
+    } else if (ov.dataset.value) {
+      delete ov.dataset.value;
+    }
+    showAge('heading', main ? main[1] : null, now);
+    setCompass(
+      $('nav-compass'),
+      main ? display('angle', main[1].value).value : null,
+      main ? main[2] : '',
+      cog ? display('angle', cog.value).value : null,
+    );
+
+    const waitedLong = nav.link === 'open' && now - nav.openedAt >= STALE_MS;
+    const words = linkWords(nav.link, newest > 0, now - newest >= STALE_MS, waitedLong, 'navigation instruments', nav.locked);
+    showLink($('nav-link'), words);
+    showNote('nav', words[0], 'No data from the GPS or the compass has arrived. Check that they are switched on and connected to the NMEA 2000 network.');
+  }
+
+  function queueNavDraw() {
+    if (nav.drawQueued) return;
+    nav.drawQueued = true;
+    window.requestAnimationFrame(() => {
+      nav.drawQueued = false;
+      drawNavigation();
+    });
+  }
+
+  function navigationPage() {
+    drawNavigation();
+    signalkStream(
+      [{ path: 'navigation.*', period: 1000 }],
+      (path, value, at) => {
+        if (!path.startsWith('navigation.')) return;
+        nav.live.set(path, { value, at });
+        queueNavDraw();
+      },
+      (state) => {
+        nav.link = state;
+        if (state === 'open') nav.openedAt = Date.now();
+        drawNavigation();
+      },
+    );
+    // The owner's speed unit comes with the engine data; without it, knots.
+    every(UNITS_EVERY_MS, async () => {
+      const r = await loadUnits(nav);
+      const locked = !r.ok && r.r.error.code === 'unauthorized';
+      if ((r.ok && r.changed) || locked !== nav.locked) {
+        nav.locked = locked;
+        drawNavigation();
+      }
+    });
+    setInterval(() => {
+      if (!document.hidden) drawNavigation();
+    }, 1000);
   }
 
   // ---------------------------------------------------------------- start
@@ -1620,6 +2761,7 @@
     if (page === 'home') homePage();
     else if (page === 'settings') settingsPage();
     else if (page === 'dashboard') dashboardPage();
+    else if (page === 'navigation') navigationPage();
     else if (page === 'boatlog') boatlogPage();
   }
 

@@ -19,6 +19,7 @@ const PAGES = [
   { path: '/settings.html', name: 'settings' },
   { path: '/dashboard.html', name: 'dashboard' },
   { path: '/boatlog.html', name: 'boatlog' },
+  { path: '/navigation.html', name: 'navigation' },
 ];
 const THEMES = ['day', 'night'];
 

@@ -15,6 +15,7 @@ use crate::crashpoint;
 /// Where exports come from and go to.
 pub struct Sources {
     pub boatlog: Boatlog,
+    pub engine: crate::engine::history::History,
     pub backups: backup::Paths,
     pub media: media::Roots,
     pub uploads: Vec<Upload>,
@@ -139,6 +140,20 @@ impl Sources {
                 .map_err(|e| match e {
                     crate::boatlog::csv::ExportError::Write(source) => output(source),
                     e => ExportError::Source(format!("The boat log could not be read: {e}.")),
+                })?;
+            }
+            What::EngineCsv { from, to } => {
+                let now_s = crate::time::unix_now_ms().div_euclid(1000);
+                crate::engine::history::csv(
+                    &self.engine,
+                    from.map(|f| f.div_euclid(1000)),
+                    to.div_euclid(1000),
+                    now_s,
+                    &mut WriteRef(out),
+                )
+                .map_err(|e| match e {
+                    crate::engine::history::HistoryError::Write(source) => output(source),
+                    e => ExportError::Source(format!("The engine history could not be read: {e}.")),
                 })?;
             }
             What::Backup { id } => {
@@ -290,7 +305,7 @@ fn send(
         source,
     })?;
     let content_type = match job.what {
-        What::BoatlogCsv { .. } => "text/csv; charset=utf-8",
+        What::BoatlogCsv { .. } | What::EngineCsv { .. } => "text/csv; charset=utf-8",
         What::Backup { .. } => "application/gzip",
     };
     let mut req = match upload.method {

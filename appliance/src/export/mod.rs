@@ -26,6 +26,9 @@ pub enum What {
     BoatlogCsv { from: Option<i64>, to: i64 },
     /// A backup archive of the device's data partition, by id.
     Backup { id: String },
+    /// Engine history from `from` (none: the oldest kept) to `to`, milliseconds UTC, at
+    /// the finest resolution still kept for `from`.
+    EngineCsv { from: Option<i64>, to: i64 },
 }
 
 /// Where a job sends its file: `device`, `usb:UUID` or `upload:NAME`.
@@ -174,5 +177,9 @@ pub fn file_name(job_id: i64, created: i64, what: &What) -> String {
             crate::time::date(created.div_euclid(1000))
         ),
         What::Backup { id } => format!("{id}.tar.gz"),
+        What::EngineCsv { .. } => format!(
+            "d3kos-engine-{}-job{job_id}.csv",
+            crate::time::date(created.div_euclid(1000))
+        ),
     }
 }

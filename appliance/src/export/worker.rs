@@ -219,6 +219,7 @@ mod tests {
             queue: Queue::in_dir(&dir.join("exports")),
             sources: Sources {
                 boatlog: Boatlog::in_state(&dir.join("state")),
+                engine: crate::engine::history::History::at(&dir.join("state/engine.db")),
                 backups: crate::backup::Paths {
                     state_dir: dir.join("state"),
                     backup_dir: dir.join("backups"),

@@ -189,7 +189,9 @@ async fn connection(
         .header_read_timeout(timeouts.header)
         .max_buf_size(MAX_BUF)
         .max_headers(MAX_HEADERS)
-        .serve_connection(io, service);
+        .serve_connection(io, service)
+        // The Signal K stream is a WebSocket: the connection is handed over to it.
+        .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => {

@@ -30,6 +30,12 @@ pub struct AppState {
     pub hosts: HostNames,
     pub boatlog: Boatlog,
     pub exports: Arc<Exports>,
+    /// The vessel's live data (Signal K).
+    pub vessel: Arc<crate::signalk::Model>,
+    /// The engine watch: history, baseline, alerts.
+    pub engine: Arc<crate::engine::worker::Engine>,
+    /// What NMEA 2000 ingest has seen.
+    pub n2k: crate::n2k::ingest::Shared,
 }
 
 pub type Shared = Arc<AppState>;
@@ -77,6 +83,7 @@ impl AppState {
             queue: crate::export::Queue::in_dir(&config.export.dir),
             sources: crate::export::deliver::Sources {
                 boatlog: boatlog.clone(),
+                engine: crate::engine::history::History::at(&config.state_dir.join("engine.db")),
                 backups: crate::backup::Paths::of(&config),
                 media: crate::backup::media::Roots::system(&config.backup.media_dir),
                 uploads: config.export.upload.clone(),
@@ -86,6 +93,25 @@ impl AppState {
             progress: Default::default(),
             wake: Default::default(),
         });
+        let uuid = crate::signalk::vessel_uuid(&config.state_dir)
+            .context("while reading the vessel's Signal K id")?;
+        let vessel = Arc::new(crate::signalk::Model::new(&uuid));
+        let engine = {
+            use crate::engine::{history::History, worker::Engine};
+            let history = || History::at(&config.state_dir.join("engine.db"));
+            let (c, log) = (config.engine.clone(), Some(boatlog.clone()));
+            // History this version cannot read is reported and left as it is; the engine
+            // is still watched, against the hard limits.
+            match Engine::new(c.clone(), history(), vessel.clone(), log.clone()) {
+                Ok(e) => e,
+                Err(e) => {
+                    problems.push(format!("engine history: {e}"));
+                    log::error!("engine history: {e}");
+                    Engine::without_baselines(c, history(), vessel.clone(), log)
+                }
+            }
+        };
+        let engine = Arc::new(engine);
         Ok(Arc::new(AppState {
             config,
             licence: Mutex::new(licence),
@@ -97,6 +123,9 @@ impl AppState {
             hosts,
             boatlog,
             exports,
+            vessel,
+            engine,
+            n2k: Default::default(),
         }))
     }
 

@@ -102,11 +102,11 @@ async fn status(State(s): State<Shared>, _reader: Reader) -> Result<Data<Status>
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Generate {
-    /// `boatlog_csv` or `backup`.
+    /// `boatlog_csv`, `engine_csv` or `backup`.
     pub what: String,
-    /// For `boatlog_csv`: the first day (or time), none for the first entry.
+    /// For the CSV kinds: the first day (or time), none for the first entry.
     pub from: Option<String>,
-    /// For `boatlog_csv`: the last day (included) or time, none for now.
+    /// For the CSV kinds: the last day (included) or time, none for now.
     pub to: Option<String>,
     /// For `backup`: the backup's id.
     pub id: Option<String>,
@@ -123,10 +123,10 @@ async fn generate(
         .map_err(|m| ApiError::bad_request(format!("{m}.")))?;
     let now = crate::time::unix_now_ms();
     let what = match req.what.as_str() {
-        "boatlog_csv" => {
+        kind @ ("boatlog_csv" | "engine_csv") => {
             if req.id.is_some() {
                 return Err(ApiError::bad_request(
-                    "A boat log export takes from and to, not id.",
+                    "A CSV export takes from and to, not id.",
                 ));
             }
             let tz = crate::timezone::boat();
@@ -136,9 +136,11 @@ async fn generate(
                     "from is after now: there is nothing to export yet.",
                 ));
             }
-            What::BoatlogCsv {
-                from,
-                to: to.unwrap_or(now).min(now.saturating_add(1)),
+            let to = to.unwrap_or(now).min(now.saturating_add(1));
+            if kind == "engine_csv" {
+                What::EngineCsv { from, to }
+            } else {
+                What::BoatlogCsv { from, to }
             }
         }
         "backup" => {
@@ -160,7 +162,7 @@ async fn generate(
         }
         other => {
             return Err(ApiError::bad_request(format!(
-                "`{other}` cannot be exported: use boatlog_csv or backup."
+                "`{other}` cannot be exported: use boatlog_csv, engine_csv or backup."
             )));
         }
     };
@@ -270,7 +272,7 @@ async fn download(
     })?;
     let name = job.file.unwrap_or_default();
     let content_type = match job.what {
-        What::BoatlogCsv { .. } => "text/csv; charset=utf-8",
+        What::BoatlogCsv { .. } | What::EngineCsv { .. } => "text/csv; charset=utf-8",
         What::Backup { .. } => "application/gzip",
     };
     crate::http::download::file(&path, content_type, &name)

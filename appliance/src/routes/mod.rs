@@ -2,10 +2,12 @@
 
 pub mod backup;
 pub mod boatlog;
+pub mod engine;
 pub mod export;
 pub mod health;
 pub mod licence;
 pub mod session;
+pub mod signalk;
 pub mod version;
 
 use axum::Router;
@@ -21,4 +23,6 @@ pub fn router(max_audio_bytes: u64) -> Router<Shared> {
         .merge(backup::routes())
         .merge(boatlog::routes(max_audio_bytes))
         .merge(export::routes())
+        .merge(engine::routes())
+        .merge(signalk::routes())
 }

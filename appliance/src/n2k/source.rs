@@ -1,0 +1,227 @@
+//! Where frames come from: the live bus (SocketCAN), or a capture replayed at its own
+//! pace, behind one trait so ingest does not care which.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::capture::{self, Format, LineError, Record};
+use super::frame::Frame;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// One line or frame was unusable; the source goes on.
+    #[error(transparent)]
+    Line(#[from] LineError),
+    #[error("{iface}: a frame that is not NMEA 2000 ({what})")]
+    Foreign { iface: String, what: &'static str },
+    /// The bus cannot be read now; the source is retried.
+    #[error("{iface} is down: {why}")]
+    Down { iface: String, why: String },
+    #[error("cannot read the capture {path}: {source}")]
+    Capture {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl SourceError {
+    /// Whether the source is unusable until retried (as opposed to one bad record).
+    pub fn is_down(&self) -> bool {
+        matches!(self, SourceError::Down { .. } | SourceError::Capture { .. })
+    }
+}
+
+/// A stream of records: frames from a bus, or whole messages from a capture.
+pub trait FrameSource: Send {
+    /// The next record; `Ok(None)` at the end of a capture (a bus never ends).
+    fn next(&mut self) -> impl Future<Output = Result<Option<Record>, SourceError>> + Send;
+    /// The name for `$source` in Signal K and the health page (`can0`).
+    fn label(&self) -> &str;
+}
+
+/// The live bus through a SocketCAN interface. Opened lazily and re-opened after an
+/// error, so a missing HAT, a vanished interface or a bus-off is a state, not a crash.
+pub struct Live {
+    iface: String,
+    socket: Option<socketcan::tokio::CanSocket>,
+}
+
+impl Live {
+    pub fn new(iface: &str) -> Live {
+        Live {
+            iface: iface.to_owned(),
+            socket: None,
+        }
+    }
+
+    fn down(&mut self, why: String) -> SourceError {
+        self.socket = None;
+        SourceError::Down {
+            iface: self.iface.clone(),
+            why,
+        }
+    }
+
+    fn open(&mut self) -> Result<&socketcan::tokio::CanSocket, SourceError> {
+        use socketcan::SocketOptions;
+        if self.socket.is_none() {
+            let s = socketcan::tokio::CanSocket::open(&self.iface).map_err(|e| {
+                let hint = if e.raw_os_error() == Some(libc_enodev()) {
+                    " (no such interface: is the CAN HAT fitted and its overlay enabled?)"
+                } else {
+                    ""
+                };
+                self.down(format!("cannot open it: {e}{hint}"))
+            })?;
+            // Error frames tell a bus-off apart from a quiet bus.
+            s.set_error_filter_accept_all()
+                .map_err(|e| self.down(format!("cannot ask for error frames: {e}")))?;
+            self.socket = Some(s);
+        }
+        Ok(self.socket.as_ref().expect("opened above"))
+    }
+}
+
+/// ENODEV: the interface does not exist.
+fn libc_enodev() -> i32 {
+    19
+}
+
+impl FrameSource for Live {
+    async fn next(&mut self) -> Result<Option<Record>, SourceError> {
+        use socketcan::{CanError, CanFrame, EmbeddedFrame, Frame as _};
+        let read = self.open()?.read_frame().await;
+        let frame = match read {
+            Ok(f) => f,
+            Err(e) => return Err(self.down(format!("read failed: {e}"))),
+        };
+        match frame {
+            CanFrame::Data(f) if f.is_extended() => {
+                let at_ms = capture::wall_ms();
+                let frame =
+                    Frame::new(at_ms, f.raw_id(), f.data()).ok_or(SourceError::Foreign {
+                        iface: self.iface.clone(),
+                        what: "over 8 bytes",
+                    })?;
+                Ok(Some(Record::Frame(frame)))
+            }
+            CanFrame::Data(_) => Err(SourceError::Foreign {
+                iface: self.iface.clone(),
+                what: "an 11-bit identifier",
+            }),
+            CanFrame::Remote(_) => Err(SourceError::Foreign {
+                iface: self.iface.clone(),
+                what: "a remote frame",
+            }),
+            CanFrame::Error(e) => match e.into_error() {
+                CanError::BusOff => Err(self.down("bus off".into())),
+                other => Err(SourceError::Foreign {
+                    iface: self.iface.clone(),
+                    what: if matches!(other, CanError::ControllerProblem(_)) {
+                        "a controller problem"
+                    } else {
+                        "an error frame"
+                    },
+                }),
+            },
+        }
+    }
+
+    fn label(&self) -> &str {
+        &self.iface
+    }
+}
+
+/// A capture file replayed: at the pace its timestamps say (moved to now, as if seen
+/// today), or as fast as it can be read; once, or round and round.
+pub struct Replay {
+    label: String,
+    bytes: std::sync::Arc<[u8]>,
+    format: Format,
+    paced: bool,
+    looped: bool,
+    reader: Option<capture::Reader<std::io::Cursor<std::sync::Arc<[u8]>>>>,
+    /// The wall clock minus the capture's clock, fixed at the first record of each pass.
+    shift_ms: Option<i64>,
+}
+
+impl Replay {
+    pub fn open(
+        path: &Path,
+        format: Option<Format>,
+        paced: bool,
+        looped: bool,
+    ) -> Result<Replay, SourceError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SourceError::Capture {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Replay::from_text(
+            path.file_name()
+                .map_or("replay".into(), |n| n.to_string_lossy().into_owned()),
+            text,
+            format,
+            paced,
+            looped,
+        ))
+    }
+
+    pub fn from_text(
+        label: String,
+        text: String,
+        format: Option<Format>,
+        paced: bool,
+        looped: bool,
+    ) -> Replay {
+        let format = format.unwrap_or_else(|| capture::detect(&text));
+        Replay {
+            label,
+            bytes: text.into_bytes().into(),
+            format,
+            paced,
+            looped,
+            reader: None,
+            shift_ms: None,
+        }
+    }
+}
+
+impl FrameSource for Replay {
+    async fn next(&mut self) -> Result<Option<Record>, SourceError> {
+        loop {
+            let reader = self.reader.get_or_insert_with(|| {
+                capture::Reader::new(std::io::Cursor::new(self.bytes.clone()), self.format)
+            });
+            let Some(r) = reader.next_record() else {
+                if !self.looped {
+                    return Ok(None);
+                }
+                self.reader = None;
+                self.shift_ms = None;
+                // A capture of nothing would spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let mut record = r?;
+            let at = match &mut record {
+                Record::Frame(f) => &mut f.at_ms,
+                Record::Message(m) => &mut m.at_ms,
+            };
+            if self.paced {
+                let now = capture::wall_ms();
+                let shift = *self.shift_ms.get_or_insert(now - *at);
+                *at += shift;
+                let wait = *at - now;
+                if wait > 0 {
+                    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                }
+            }
+            return Ok(Some(record));
+        }
+    }
+
+    fn label(&self) -> &str {
+        &self.label
+    }
+}
