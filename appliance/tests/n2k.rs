@@ -535,3 +535,109 @@ fn an_oil_pressure_drop_raises_critical_within_two_seconds_and_a_value_on_a_line
         "1.5708"
     );
 }
+
+#[test]
+fn a_missing_bus_is_a_health_problem_and_the_daemon_goes_on() {
+    // No such interface on this machine: as a Pi whose HAT is not fitted.
+    let dev = Device::new("[n2k]\ninterface = \"d3kos-none0\"\n");
+    let d = dev.start();
+    common::eventually("the bus reported down", Duration::from_secs(15), || {
+        let h = get(&d, "/api/health").json();
+        h["data"]["problems"].as_array().is_some_and(|p| {
+            p.iter().any(|p| {
+                p.as_str()
+                    .unwrap_or("")
+                    .contains("NMEA 2000: d3kos-none0 is down")
+            })
+        })
+    });
+    let s = get(&d, "/api/n2k/status").json();
+    assert_eq!(s["data"]["up"], json!(false), "{s}");
+    assert_eq!(s["data"]["outages"], json!(1), "{s}");
+    assert!(
+        s["data"]["down_reason"]
+            .as_str()
+            .unwrap()
+            .contains("no such interface"),
+        "{s}"
+    );
+    // Everything else still answers.
+    assert_eq!(get(&d, "/api/engine/current").status, 200);
+    assert_eq!(get(&d, "/signalk").status, 200);
+}
+
+#[test]
+fn engine_history_is_an_export_kind_and_bad_requests_are_refused() {
+    let (dev, _) = replaying(&std::fs::read_to_string(fixture("helm.log")).unwrap());
+    let d = dev.start();
+    let cookie = common::create_owner(&dev, &d);
+    let c = Some(cookie.as_str());
+    // The owner starts a baseline; a second one while it records is a conflict; the
+    // minutes must be 10 to 60.
+    let r = common::write(
+        &d,
+        "POST",
+        "/api/engine/benchmark/start",
+        c,
+        &json!({"minutes": 5}),
+    );
+    common::assert_error(&r, 400, "bad_request");
+    let r = common::write(&d, "POST", "/api/engine/benchmark/start", None, &json!({}));
+    assert_eq!(r.status, 401, "only the owner records a baseline");
+    let r = common::write(&d, "POST", "/api/engine/benchmark/start", c, &json!({}));
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["data"]["state"], json!("recording"));
+    let r = common::write(
+        &d,
+        "POST",
+        "/api/engine/benchmark/start",
+        c,
+        &json!({"minutes": 10}),
+    );
+    common::assert_error(&r, 409, "conflict");
+    let r = common::write(&d, "DELETE", "/api/engine/benchmark", c, &json!({}));
+    assert_eq!(r.json()["data"]["state"], json!("none"));
+    let r = get(&d, "/api/engine/history?engine=port&metric=nonsense");
+    common::assert_error(&r, 400, "bad_request");
+    // History is written every 30 s; then it exports.
+    common::eventually("history written", Duration::from_secs(45), || {
+        get(
+            &d,
+            "/api/engine/history?engine=port&metric=revolutions&minutes=5",
+        )
+        .json()["data"]["points"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+    });
+    let r = common::write(
+        &d,
+        "POST",
+        "/api/export/generate",
+        c,
+        &json!({"what": "engine_csv"}),
+    );
+    let job = common::assert_ok(&r);
+    let id = job["id"].as_i64().unwrap();
+    common::eventually("the export finished", Duration::from_secs(20), || {
+        get(&d, "/export/status").json()["data"]["finished"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|j| j["id"] == json!(id)))
+    });
+    let csv = common::request(
+        d.addr,
+        "GET",
+        &format!("/api/export/{id}/download"),
+        &[("Cookie", cookie.as_str())],
+        b"",
+    );
+    assert_eq!(csv.status, 200);
+    let text = String::from_utf8_lossy(&csv.body).into_owned();
+    assert!(
+        text.starts_with("time_utc,engine,metric,unit,value,min,max,step_s\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(",port,revolutions,Hz,30,30,30,1\r\n"),
+        "{text}"
+    );
+}

@@ -63,7 +63,11 @@ pub fn csv(
     now_s: i64,
     out: &mut impl std::io::Write,
 ) -> Result<(), HistoryError> {
-    let from_s = from_s.unwrap_or(i64::MIN / 2);
+    // Everything: from the oldest sample kept, at the finest step that still covers it.
+    let from_s = match from_s {
+        Some(f) => f,
+        None => h.oldest()?.unwrap_or(to_s),
+    };
     let res = TIERS
         .iter()
         .find(|(_, keep)| from_s >= now_s - keep)
@@ -257,6 +261,12 @@ impl History {
         Ok(out)
     }
 
+    /// The time of the oldest sample kept, in any tier.
+    pub fn oldest(&self) -> Result<Option<i64>, HistoryError> {
+        let conn = self.conn()?;
+        Ok(conn.query_row("SELECT min(t) FROM sample", [], |r| r.get(0))?)
+    }
+
     /// Rows per tier, for the benchmarks and the size bound.
     pub fn rows(&self) -> Result<Vec<(i64, i64)>, HistoryError> {
         let conn = self.conn()?;
@@ -343,11 +353,15 @@ mod tests {
         );
         let mut all = vec![];
         csv(&h, None, t0 + 10, t0 + 2, &mut all).unwrap();
-        assert!(
-            String::from_utf8(all)
-                .unwrap()
-                .contains(",300500,300000,301000,3600\r\n")
+        assert_eq!(
+            String::from_utf8(all).unwrap(),
+            text,
+            "all of it: still seconds"
         );
+        let mut old = vec![];
+        csv(&h, Some(t0 - 40 * 86_400), t0 + 10, t0 + 2, &mut old).unwrap();
+        let old = String::from_utf8(old).unwrap();
+        assert!(old.contains(",300500,300000,301000,3600\r\n"), "{old}");
     }
 
     #[test]

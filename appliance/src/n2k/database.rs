@@ -9,8 +9,10 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-/// The database as canboat publishes it, embedded in the daemon.
-const CANBOAT_JSON: &str = include_str!("../../data/canboat/canboat.json");
+/// The database as canboat publishes it, gzipped by build.rs and embedded in the daemon.
+const CANBOAT_JSON_GZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/canboat.json.gz"));
+/// Its size inflated, so it is inflated into one allocation, given back whole after.
+const CANBOAT_JSON_LEN: &str = include_str!(concat!(env!("OUT_DIR"), "/canboat.json.len"));
 
 /// How a field's bits are to be read (canboat's `FieldTypes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -63,11 +65,10 @@ pub struct Field {
     pub offset: Option<i64>,
     pub unit: Option<String>,
     pub physical_quantity: Option<String>,
-    pub range_min: Option<f64>,
     pub range_max: Option<f64>,
-    pub unknown_value: Option<i64>,
-    pub out_of_range_value: Option<i64>,
-    pub reserved_value: Option<i64>,
+    // canboat's `UnknownValue`, `OutOfRangeValue` and `ReservedValue` are not read: its
+    // analyzer decides "not available" from the width and range (`Scale::reserved`), and
+    // the keys are missing on fields it still strips (MMSI, PGN, 64-bit ones).
     #[serde(rename = "LookupEnumeration")]
     pub lookup: Option<String>,
     #[serde(rename = "LookupBitEnumeration")]
@@ -369,7 +370,13 @@ impl Database {
     pub fn get() -> &'static Database {
         static DB: OnceLock<Database> = OnceLock::new();
         DB.get_or_init(|| {
-            Database::parse(CANBOAT_JSON).expect("the embedded canboat database parses")
+            use std::io::Read;
+            let mut json = Vec::with_capacity(CANBOAT_JSON_LEN.parse().unwrap_or(0));
+            flate2::read::GzDecoder::new(CANBOAT_JSON_GZ)
+                .read_to_end(&mut json)
+                .expect("the embedded canboat database inflates");
+            let json = std::str::from_utf8(&json).expect("the canboat database is UTF-8");
+            Database::parse(json).expect("the embedded canboat database parses")
         })
     }
 

@@ -133,15 +133,24 @@ impl FrameSource for Live {
     }
 }
 
+/// Where a replay reads from: a file, read as it goes (a long capture never sits in
+/// memory whole), or text already in memory.
+enum Input {
+    File(PathBuf),
+    Text(std::sync::Arc<[u8]>),
+}
+
+type Lines = capture::Reader<Box<dyn std::io::BufRead + Send>>;
+
 /// A capture file replayed: at the pace its timestamps say (moved to now, as if seen
 /// today), or as fast as it can be read; once, or round and round.
 pub struct Replay {
     label: String,
-    bytes: std::sync::Arc<[u8]>,
+    input: Input,
     format: Format,
     paced: bool,
     looped: bool,
-    reader: Option<capture::Reader<std::io::Cursor<std::sync::Arc<[u8]>>>>,
+    reader: Option<Lines>,
     /// The wall clock minus the capture's clock, fixed at the first record of each pass.
     shift_ms: Option<i64>,
 }
@@ -153,18 +162,32 @@ impl Replay {
         paced: bool,
         looped: bool,
     ) -> Result<Replay, SourceError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SourceError::Capture {
+        let failed = |source| SourceError::Capture {
             path: path.to_owned(),
             source,
-        })?;
-        Ok(Replay::from_text(
-            path.file_name()
+        };
+        let format = match format {
+            Some(f) => f,
+            None => {
+                // The first lines tell the format.
+                use std::io::Read;
+                let mut head = vec![0; 64 * 1024];
+                let mut f = std::fs::File::open(path).map_err(failed)?;
+                let n = f.read(&mut head).map_err(failed)?;
+                capture::detect(&String::from_utf8_lossy(&head[..n]))
+            }
+        };
+        Ok(Replay {
+            label: path
+                .file_name()
                 .map_or("replay".into(), |n| n.to_string_lossy().into_owned()),
-            text,
+            input: Input::File(path.to_owned()),
             format,
             paced,
             looped,
-        ))
+            reader: None,
+            shift_ms: None,
+        })
     }
 
     pub fn from_text(
@@ -177,7 +200,7 @@ impl Replay {
         let format = format.unwrap_or_else(|| capture::detect(&text));
         Replay {
             label,
-            bytes: text.into_bytes().into(),
+            input: Input::Text(text.into_bytes().into()),
             format,
             paced,
             looped,
@@ -185,14 +208,28 @@ impl Replay {
             shift_ms: None,
         }
     }
+
+    fn start(&self) -> Result<Lines, SourceError> {
+        let input: Box<dyn std::io::BufRead + Send> = match &self.input {
+            Input::Text(t) => Box::new(std::io::Cursor::new(t.clone())),
+            Input::File(path) => Box::new(std::io::BufReader::new(
+                std::fs::File::open(path).map_err(|source| SourceError::Capture {
+                    path: path.clone(),
+                    source,
+                })?,
+            )),
+        };
+        Ok(capture::Reader::new(input, self.format))
+    }
 }
 
 impl FrameSource for Replay {
     async fn next(&mut self) -> Result<Option<Record>, SourceError> {
         loop {
-            let reader = self.reader.get_or_insert_with(|| {
-                capture::Reader::new(std::io::Cursor::new(self.bytes.clone()), self.format)
-            });
+            if self.reader.is_none() {
+                self.reader = Some(self.start()?);
+            }
+            let reader = self.reader.as_mut().expect("started above");
             let Some(r) = reader.next_record() else {
                 if !self.looped {
                     return Ok(None);
