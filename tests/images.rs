@@ -165,16 +165,16 @@ fn stat_all(fs: &Path, paths: &[String]) -> BTreeMap<String, Stat> {
                 .split_once(':')
                 .unwrap();
             s.device = Some((ma.parse().unwrap(), mi.parse().unwrap()));
-        } else if let Some((name, rest)) = t.split_once(" (") {
-            if let Some((_, hex)) = rest.split_once(") = ") {
-                if name.contains('.') && !name.contains(' ') {
-                    let bytes = hex
-                        .split_whitespace()
-                        .map(|b| u8::from_str_radix(b, 16).unwrap())
-                        .collect();
-                    s.xattrs.push((name.to_owned(), bytes));
-                }
-            }
+        } else if let Some((name, rest)) = t.split_once(" (")
+            && let Some((_, hex)) = rest.split_once(") = ")
+            && name.contains('.')
+            && !name.contains(' ')
+        {
+            let bytes = hex
+                .split_whitespace()
+                .map(|b| u8::from_str_radix(b, 16).unwrap())
+                .collect();
+            s.xattrs.push((name.to_owned(), bytes));
         }
     }
     if let Some((p, s)) = cur.take() {

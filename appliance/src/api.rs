@@ -140,14 +140,14 @@ impl ApiError {
         )
     }
     pub fn storage(e: &crate::state::StateError) -> Self {
-        if let crate::state::StateError::Io { source, .. } = e {
-            if source.raw_os_error() == Some(28) {
-                return Self::new(
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    "no_space",
-                    "The data partition is full: nothing was changed. Delete old backups or exports to make room.",
-                );
-            }
+        if let crate::state::StateError::Io { source, .. } = e
+            && source.raw_os_error() == Some(28)
+        {
+            return Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "no_space",
+                "The data partition is full: nothing was changed. Delete old backups or exports to make room.",
+            );
         }
         Self::internal(format!("state: {e}"))
     }

@@ -54,12 +54,13 @@ pub fn reached(label: &str) {
     if let Some(mut log) = h.log.as_ref() {
         let _ = writeln!(log, "{n} {label}");
     }
-    if let Some((at, file)) = &h.hold {
-        if at == label && !h.held.swap(true, Ordering::SeqCst) {
-            let _ = std::fs::write(file, label);
-            while file.exists() {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
+    if let Some((at, file)) = &h.hold
+        && at == label
+        && !h.held.swap(true, Ordering::SeqCst)
+    {
+        let _ = std::fs::write(file, label);
+        while file.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
     if h.at == Some(n) {

@@ -11,10 +11,10 @@ fn socket_path() -> Option<String> {
 }
 
 pub fn send(state: &str) {
-    if let Some(path) = socket_path() {
-        if let Err(e) = send_to(&path, state) {
-            log::warn!("cannot notify systemd ({state}): {e}");
-        }
+    if let Some(path) = socket_path()
+        && let Err(e) = send_to(&path, state)
+    {
+        log::warn!("cannot notify systemd ({state}): {e}");
     }
 }
 
@@ -35,10 +35,10 @@ pub fn send_to(path: &str, state: &str) -> std::io::Result<()> {
 /// Half the watchdog interval systemd expects pings within, when it set one for us.
 pub fn watchdog_interval() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
-        if pid.parse::<u32>().ok() != Some(std::process::id()) {
-            return None;
-        }
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
     }
     Some(Duration::from_micros(usec / 2))
 }

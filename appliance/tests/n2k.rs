@@ -197,7 +197,7 @@ fn oil_at(t: f64) -> u32 {
     match t {
         t if t < 6.0 => 350_000,
         t if t < 14.0 => {
-            if (t / 0.7) as u64 % 2 == 0 {
+            if ((t / 0.7) as u64).is_multiple_of(2) {
                 339_900
             } else {
                 340_100

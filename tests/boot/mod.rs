@@ -259,10 +259,10 @@ impl Guest {
                     self.console_tail()
                 ));
             }
-            if let Some((code, _)) = http(self.port, "GET", "/api/version", None, None) {
-                if code > 0 {
-                    return Ok(self.started.elapsed());
-                }
+            if let Some((code, _)) = http(self.port, "GET", "/api/version", None, None)
+                && code > 0
+            {
+                return Ok(self.started.elapsed());
             }
             std::thread::sleep(Duration::from_millis(250));
         }

@@ -110,10 +110,10 @@ impl Throttle {
         if e.in_flight {
             return Err(Refused::InFlight);
         }
-        if let Some(until) = e.blocked_until {
-            if until > now {
-                return Err(Refused::Wait(until - now));
-            }
+        if let Some(until) = e.blocked_until
+            && until > now
+        {
+            return Err(Refused::Wait(until - now));
         }
         e.in_flight = true;
         e.last = Some(now);

@@ -370,10 +370,10 @@ fn write_archive(
         );
         let mut failed = None;
         for chunk in rx {
-            if failed.is_none() {
-                if let Err(e) = gz.write_all(&chunk) {
-                    failed = Some(e);
-                }
+            if failed.is_none()
+                && let Err(e) = gz.write_all(&chunk)
+            {
+                failed = Some(e);
             }
         }
         if let Some(e) = failed {

@@ -167,15 +167,14 @@ pub fn read_from(
         Err(Failure::Bad(reason)) => {
             // A file that does not match its checksum was damaged or changed as a whole;
             // that is the cause to report, not the first symptom the reader tripped on.
-            if let Some(expected) = expected_sha256 {
-                if std::io::copy(&mut raw, &mut std::io::sink()).is_ok()
-                    && raw.get_ref().hex() != expected
-                {
-                    return Err(corrupt(Corruption::Checksum {
-                        expected: expected.to_owned(),
-                        found: raw.get_ref().hex(),
-                    }));
-                }
+            if let Some(expected) = expected_sha256
+                && std::io::copy(&mut raw, &mut std::io::sink()).is_ok()
+                && raw.get_ref().hex() != expected
+            {
+                return Err(corrupt(Corruption::Checksum {
+                    expected: expected.to_owned(),
+                    found: raw.get_ref().hex(),
+                }));
             }
             return Err(corrupt(reason));
         }
@@ -197,13 +196,13 @@ pub fn read_from(
         )));
     }
     let found = raw.get_ref().hex();
-    if let Some(expected) = expected_sha256 {
-        if found != expected {
-            return Err(corrupt(Corruption::Checksum {
-                expected: expected.to_owned(),
-                found,
-            }));
-        }
+    if let Some(expected) = expected_sha256
+        && found != expected
+    {
+        return Err(corrupt(Corruption::Checksum {
+            expected: expected.to_owned(),
+            found,
+        }));
     }
     Ok((manifest, found))
 }

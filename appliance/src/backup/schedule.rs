@@ -82,10 +82,10 @@ pub fn tick(
     let last = LastResult::of(&result, Kind::Scheduled, now);
     super::record_result(paths, &last);
     super::log_result(&crate::boatlog::Boatlog::in_state(&paths.state_dir), &last);
-    if result.is_ok() {
-        if let Err(e) = super::retain(paths, settings.keep, limits, now) {
-            log::warn!("backup retention: {e}");
-        }
+    if result.is_ok()
+        && let Err(e) = super::retain(paths, settings.keep, limits, now)
+    {
+        log::warn!("backup retention: {e}");
     }
     Some(result)
 }

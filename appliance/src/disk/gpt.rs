@@ -220,10 +220,10 @@ fn find(file: &mut File, path: &Path, disk_bytes: u64) -> Result<OnDisk, TableEr
     let claimed = super::read_at(file, path, SECTOR, SECTOR as usize)?
         .and_then(|s| Header::parse(&s))
         .map(|h| h.backup_lba);
-    if let Some(lba) = claimed.filter(|&l| l != last && l > 1) {
-        if let Some(t) = read_at(file, path, lba)? {
-            return Ok(t);
-        }
+    if let Some(lba) = claimed.filter(|&l| l != last && l > 1)
+        && let Some(t) = read_at(file, path, lba)?
+    {
+        return Ok(t);
     }
     Err(invalid(
         path,
@@ -336,7 +336,10 @@ fn entry_of(path: &Path, p: &Part) -> Result<Entry, TableError> {
             format!("partition {}: `{}` is not a GUID", p.number, p.partuuid),
         )
     })?;
-    if p.extent.start % SECTOR != 0 || p.extent.size % SECTOR != 0 || p.extent.size == 0 {
+    if !p.extent.start.is_multiple_of(SECTOR)
+        || !p.extent.size.is_multiple_of(SECTOR)
+        || p.extent.size == 0
+    {
         return Err(invalid(
             path,
             format!("partition {} is not in whole sectors", p.number),

@@ -271,16 +271,16 @@ fn grow_table(
             extent,
         };
         // A number the plan creates is free, or holds exactly what the plan puts there.
-        if let Some(e) = table.entry(p.number) {
-            if !is(e, &part) {
-                return Err(FirstbootError::Occupied {
-                    path,
-                    number: p.number,
-                    name: p.spec.name.clone(),
-                    found: describe(e.extent(), &e.partuuid, &e.type_id),
-                    expected: describe(part.extent, &part.partuuid, &p.type_id),
-                });
-            }
+        if let Some(e) = table.entry(p.number)
+            && !is(e, &part)
+        {
+            return Err(FirstbootError::Occupied {
+                path,
+                number: p.number,
+                name: p.spec.name.clone(),
+                found: describe(e.extent(), &e.partuuid, &e.type_id),
+                expected: describe(part.extent, &part.partuuid, &p.type_id),
+            });
         }
         parts.push(part);
     }

@@ -28,11 +28,11 @@ pub fn run(command: &Command) -> Result<(), FirstbootError> {
         Command::Grow(a) => grow::run(a, &mut out),
         Command::Identity(a) => identity::run(a, &mut out),
     };
-    if let Err(e) = &done {
-        if let Some(advice) = e.advice() {
-            // The owner reads this on the screen of the first boot, not in a log.
-            say(&mut out, format_args!("{advice}"))?;
-        }
+    if let Err(e) = &done
+        && let Some(advice) = e.advice()
+    {
+        // The owner reads this on the screen of the first boot, not in a log.
+        say(&mut out, format_args!("{advice}"))?;
     }
     done?;
     out.flush().map_err(|source| FirstbootError::Io {

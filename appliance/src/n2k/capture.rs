@@ -295,7 +295,7 @@ fn hex_byte(s: &str) -> Option<u8> {
 }
 
 fn hex_run(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())

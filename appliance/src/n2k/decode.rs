@@ -339,7 +339,7 @@ impl<'db> Walk<'db, '_> {
                     })
             }
             Kind::Float => {
-                if bits != 32 || pos % 8 != 0 {
+                if bits != 32 || !pos.is_multiple_of(8) {
                     return Err(Drop);
                 }
                 let b = data.get(at..at + 4).ok_or(Drop)?;
@@ -348,7 +348,7 @@ impl<'db> Walk<'db, '_> {
                 v.is_finite().then_some(Value::Float(v))
             }
             Kind::Date => {
-                if pos % 8 != 0 || bits != 16 {
+                if !pos.is_multiple_of(8) || bits != 16 {
                     return Err(Drop);
                 }
                 let b = data.get(at..at + 2).ok_or(Drop)?;

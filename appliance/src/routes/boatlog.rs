@@ -121,12 +121,12 @@ pub fn range(
         .map(|s| crate::timezone::parse_end(s, tz))
         .transpose()
         .map_err(|m| ApiError::bad_request(format!("to: {m}.")))?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            return Err(ApiError::bad_request(
-                "from must come before to: nothing lies in that range.",
-            ));
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(ApiError::bad_request(
+            "from must come before to: nothing lies in that range.",
+        ));
     }
     Ok((from, to))
 }

@@ -384,20 +384,20 @@ impl Board {
         let mut placer = appliance::layout::Placer::default();
         for (i, spec) in layout.partitions.iter().enumerate() {
             let earliest = placer.start_for(&layout, i);
-            if let Some(start) = starts[i] {
-                if start < earliest {
-                    let span = raw.partition[i]
-                        .get_ref()
-                        .start
-                        .as_ref()
-                        .map(|s| s.span())
-                        .unwrap_or(0..0);
-                    return Err(src.error(
+            if let Some(start) = starts[i]
+                && start < earliest
+            {
+                let span = raw.partition[i]
+                    .get_ref()
+                    .start
+                    .as_ref()
+                    .map(|s| s.span())
+                    .unwrap_or(0..0);
+                return Err(src.error(
                         span,
                         format!("partition[{i}].start"),
                         format!("starts at {start} bytes, inside the partition before it (which ends at {earliest})"),
                     ));
-                }
             }
             let size = match spec.size {
                 SizeSpec::Fixed(b) => b,

@@ -105,10 +105,10 @@ fn mount_points(tree: &mut Tree) -> Result<(), CustomiseError> {
             .split_whitespace()
             .nth(1)
             .and_then(|d| d.strip_prefix('/'))
+            && !dir.is_empty()
+            && tree.get(dir.as_bytes()).is_none()
         {
-            if !dir.is_empty() && tree.get(dir.as_bytes()).is_none() {
-                tree.insert(dir.as_bytes(), Entry::dir(0o755));
-            }
+            tree.insert(dir.as_bytes(), Entry::dir(0o755));
         }
     }
     Ok(())

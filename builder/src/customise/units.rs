@@ -35,11 +35,13 @@ fn install_section(text: &str) -> Vec<(String, String)> {
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             in_install = line == "[Install]";
-        } else if in_install && !line.starts_with('#') && !line.starts_with(';') {
-            if let Some((k, v)) = line.split_once('=') {
-                for word in v.split_whitespace() {
-                    out.push((k.trim().to_owned(), word.to_owned()));
-                }
+        } else if in_install
+            && !line.starts_with('#')
+            && !line.starts_with(';')
+            && let Some((k, v)) = line.split_once('=')
+        {
+            for word in v.split_whitespace() {
+                out.push((k.trim().to_owned(), word.to_owned()));
             }
         }
     }
