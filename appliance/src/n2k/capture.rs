@@ -55,7 +55,6 @@ pub struct Reader<R> {
     input: R,
     format: Format,
     line: u64,
-    buf: String,
     /// Milliseconds given to frames of a capture that has no timestamps.
     pub clock: fn() -> i64,
     /// A plain capture whose lines are whole messages: seen once a line is longer than
@@ -70,7 +69,6 @@ impl<R: BufRead> Reader<R> {
             input,
             format,
             line: 0,
-            buf: String::new(),
             clock: wall_ms,
             coalesced: false,
         }
@@ -79,7 +77,6 @@ impl<R: BufRead> Reader<R> {
     /// The next record, a skipped line, or `None` at the end. A read error ends it.
     pub fn next_record(&mut self) -> Option<Result<Record, LineError>> {
         loop {
-            self.buf.clear();
             // A line that is not UTF-8 is garbage like any other.
             let mut raw = Vec::new();
             match self.input.read_until(b'\n', &mut raw) {

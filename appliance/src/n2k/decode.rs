@@ -271,7 +271,7 @@ impl<'db> Walk<'db, '_> {
             return Ok(0);
         }
         if f.kind == Kind::Variable {
-            return self.variable(def, f, name, pos, repeated);
+            return self.variable(f, name, pos, repeated);
         }
         let (value, used) = self.value(def, f, s, pos, bits)?;
         if let Some(value) = value {
@@ -460,7 +460,7 @@ impl<'db> Walk<'db, '_> {
                 let (raw, max) = extract(data, pos, bits, false, 0).ok_or(Drop)?;
                 (raw <= max - 2).then_some(Value::IsoName(raw as u64))
             }
-            Kind::DynamicFieldValue => return self.dynamic(def, f, pos),
+            Kind::DynamicFieldValue => return self.dynamic(f, pos),
             Kind::KeyValue | Kind::Variable => {
                 let (text, used) = hex(data, pos, data.len() * 8 - pos);
                 return Ok((Some(Value::Hex(text)), used));
@@ -508,12 +508,7 @@ impl<'db> Walk<'db, '_> {
     }
 
     /// A value whose type and length earlier key and length fields chose.
-    fn dynamic(
-        &mut self,
-        _def: &'db Pgn,
-        f: &'db Field,
-        pos: usize,
-    ) -> Result<(Option<Value<'db>>, usize), Drop> {
+    fn dynamic(&mut self, f: &'db Field, pos: usize) -> Result<(Option<Value<'db>>, usize), Drop> {
         let data = self.data;
         let typed = self.typed.take();
         let length = self.length.take();
@@ -598,7 +593,6 @@ impl<'db> Walk<'db, '_> {
     /// A group function's parameter value: typed as the referenced PGN's field.
     fn variable(
         &mut self,
-        _def: &'db Pgn,
         f: &'db Field,
         name: &'db str,
         pos: usize,
