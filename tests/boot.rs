@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use boot::{
     Accel, Guest, autoboot_partition, boot_files, console_value, http, http_with, make_disk,
-    make_usb_stick,
+    make_usb_stick, strip_ansi,
 };
 use serde_json::{Value, json};
 use table::{Partition, sfdisk};
@@ -121,10 +121,11 @@ fn boot_first(arch: &str, image: &Path, disk: &Path, work: &Path) -> Booted {
     for (i, accel) in accels(arch).into_iter().enumerate() {
         make_disk(image, disk, 6 << 30);
         plant_bus_replay(image, disk, work);
+        plant_healing(image, disk, work);
         let mut files = boot_files(disk, work);
-        files
-            .cmdline
-            .push_str(" systemd.wants=d3kos-test-canplay.service");
+        files.cmdline.push_str(&format!(
+            " systemd.wants=d3kos-test-canplay.service systemd.wants={TEST_FAILS}.service"
+        ));
         eprintln!(
             "{arch}: booting from partition {} under {accel:?}",
             files.partition
@@ -205,6 +206,155 @@ fn plant_bus_replay(image: &Path, disk: &Path, work: &Path) {
         .arg("-f")
         .arg(&cmds)
         .arg(fs_at(disk, &system)));
+}
+
+/// Test-only healing rules on the first boot's system partition, and a unit that fails
+/// every time it runs: under real systemd the healing rule restarts it (through the image's
+/// polkit rule, as the unprivileged daemon) at most twice, then gives up and escalates. The
+/// free-space rule is pointed at `/` with a threshold it cannot meet, so it runs the
+/// root-run cleaning unit (journal and apt's cache) and escalates without touching /data.
+fn plant_healing(image: &Path, disk: &Path, work: &Path) {
+    let plan = plan_of(image);
+    let n = planned(&plan, "system-a")["number"].as_u64().unwrap() as u32;
+    let (_, parts) = sfdisk(disk);
+    let system = parts.iter().find(|p| p.number == n).unwrap().clone();
+    let rules = work.join("healing.toml");
+    std::fs::write(
+        &rules,
+        "check_every_secs = 5\n[rules.unit_failed]\nunits = [\"d3kos-test-flaky.service\"]\n\
+         max_restarts_per_hour = 2\n[rules.disk_space]\nmounts = [\"/\"]\nmin_free_percent = 99.9\n",
+    )
+    .unwrap();
+    let unit = work.join("d3kos-test-flaky.service");
+    std::fs::write(
+        &unit,
+        "[Unit]\nDescription=Test only: a service that fails every time it runs\n\n\
+         [Service]\nExecStart=/bin/sh -c 'echo d3kos-test-flaky ran; exit 3'\n\
+         StandardOutput=journal+console\n",
+    )
+    .unwrap();
+    let cmds = work.join("debugfs-healing.cmds");
+    std::fs::write(
+        &cmds,
+        format!(
+            "rm /etc/d3kos/healing.toml\nwrite {} /etc/d3kos/healing.toml\n\
+             write {} /etc/systemd/system/d3kos-test-flaky.service\n",
+            rules.display(),
+            unit.display(),
+        ),
+    )
+    .unwrap();
+    run(Command::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&cmds)
+        .arg(fs_at(disk, &system)));
+}
+
+/// The test-only units planted on the first boot, whose failures are the point.
+const TEST_FAILS: &str = "d3kos-test-flaky";
+
+/// Inside the booted image: the failing test unit was restarted twice by the healing rule
+/// (systemctl through polkit, as the daemon's own user), then escalated; the free-space
+/// rule ran the root-run cleaning unit and escalated; every step is in the record, the
+/// seven-day counts and the boat log.
+fn healing_inside(guest: &Guest, jar: &Path) {
+    let port = guest.port;
+    let history = |rule: &str| -> Vec<Value> {
+        let (code, body) = http(
+            port,
+            "GET",
+            &format!("/healing/history?rule={rule}"),
+            None,
+            Some(jar),
+        )
+        .expect("healing history");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["data"]["records"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let t = Instant::now();
+    let escalated = |recs: &[Value]| recs.iter().any(|r| r["outcome"] == "escalated");
+    while !(escalated(&history("unit_failed")) && escalated(&history("disk_space"))) {
+        assert!(
+            t.elapsed() < Duration::from_secs(180),
+            "the healing rules did not escalate: {:#?} {:#?}\n{}",
+            history("unit_failed"),
+            history("disk_space"),
+            guest.console_tail()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let units = history("unit_failed");
+    let mut steps: Vec<(String, String)> = units
+        .iter()
+        .rev()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap().to_owned(),
+                r["result"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    steps.dedup();
+    eprintln!("healing, the failing unit: {steps:?}");
+    let restarts: Vec<&(String, String)> = steps
+        .iter()
+        .filter(|(_, r)| r.starts_with("restarted"))
+        .collect();
+    assert_eq!(
+        restarts.len(),
+        2,
+        "restarted exactly twice by systemctl (a polkit refusal would say so): {steps:?}"
+    );
+    assert_eq!(
+        steps.first().map(|s| s.0.as_str()),
+        Some("detected"),
+        "{steps:?}"
+    );
+    assert!(
+        steps.last().unwrap().0 == "escalated"
+            && steps.last().unwrap().1.contains("gave up after 2 restarts"),
+        "{steps:?}"
+    );
+    let ran = strip_ansi(&guest.console())
+        .lines()
+        .filter(|l| l.contains("d3kos-test-flaky ran"))
+        .count();
+    assert!(
+        ran >= 3,
+        "the unit ran at boot and at each restart: {ran} runs seen"
+    );
+    let disk = history("disk_space");
+    let cleaned = disk
+        .iter()
+        .find(|r| r["action"] == "clean_disk")
+        .unwrap_or_else(|| panic!("{disk:#?}"));
+    let result = cleaned["result"].as_str().unwrap();
+    eprintln!("healing, free space on /: {result}");
+    assert!(
+        result.contains("journal beyond 16 MiB and apt's cache: ")
+            && !result.contains("not cleaned")
+            && !result.contains("exports")
+            && !result.contains("backups"),
+        "the root-run unit cleaned / only: {result}"
+    );
+    let (code, body) = http(port, "GET", "/healing/stats", None, Some(jar)).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let stats: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        stats["data"]["rules"]["unit_failed"],
+        json!({"detected": 1, "failed": 2, "escalated": 1}),
+        "{stats}"
+    );
+    let (code, body) = http(port, "GET", "/api/boatlog?limit=200", None, Some(jar)).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("Healing (escalated): d3kos-test-flaky.service failed"),
+        "the escalation is in the boat log"
+    );
 }
 
 /// Inside the booted image: the capture canplayer plays onto vcan0 reaches the daemon
@@ -403,6 +553,8 @@ fn hardened_inside(port: u16, jar: &Path) {
         "/license/info",
         "/tier/status",
         "/export/status",
+        "/api/timezone",
+        "/healing/stats",
         "/api/backup/list",
         "/",
         "/settings.html",
@@ -558,20 +710,31 @@ fn settled_health(guest: &Guest, jar: &Path) -> Value {
 
 fn assert_running(guest: &Guest, jar: &Path) {
     let system = settled_health(guest, jar);
-    assert_eq!(
-        system["state"],
-        "running",
+    // The test unit planted to fail (first boot only) is the one failure allowed.
+    let failed: Vec<&str> = system["failed_units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u.as_str())
+        .filter(|u| !u.starts_with(TEST_FAILS))
+        .collect();
+    assert!(failed.is_empty(), "failed units: {system}");
+    let planted_failed = system["failed_units"].as_array().unwrap().len() > failed.len();
+    assert!(
+        system["state"] == "running" || (system["state"] == "degraded" && planted_failed),
         "systemd is not running cleanly: {system}\n{}",
         guest.console_tail()
     );
-    assert_eq!(system["failed_units"], json!([]), "failed units: {system}");
     // systemd's own state says the boot is done: `running` is reached only when every
     // start job has finished, multi-user.target among them. The console cannot say it
     // reliably: on arm64 its output has been seen to stop where the serial getty on the
     // same port starts, with "Reached target multi-user.target" never printed while
     // systemd answered `running`.
     let console = guest.console();
-    let failed: Vec<&str> = console.lines().filter(|l| l.contains("FAILED")).collect();
+    let failed: Vec<&str> = console
+        .lines()
+        .filter(|l| l.contains("FAILED") && !l.contains(TEST_FAILS))
+        .collect();
     assert!(failed.is_empty(), "the console shows failures: {failed:#?}");
 }
 
@@ -659,6 +822,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     let stick_backup = backup_and_restore_inside(first.guest.port, &jar);
     let stick_export = boatlog_and_export_inside(first.guest.port, &jar);
     engine_data_inside(first.guest.port, work);
+    healing_inside(&first.guest, &jar);
     let machine_id = console_value(&first.guest.console(), "machine-id ")
         .unwrap_or_else(|| panic!("no machine-id line:\n{}", first.guest.console_tail()));
     assert_eq!(machine_id.len(), 32, "{machine_id}");

@@ -35,6 +35,26 @@ pub struct Config {
     pub n2k: N2kConfig,
     pub engine: EngineConfig,
     pub display: DisplayConfig,
+    pub healing: HealingConfig,
+}
+
+/// `[healing]`: where the self-healing rules are, and where the machine is read from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealingConfig {
+    /// The rules file; a missing file means the default rules.
+    pub rules: PathBuf,
+    /// Where /proc and /sys are read from: `/` on the device; a fake tree in tests.
+    pub probe_root: PathBuf,
+}
+
+impl Default for HealingConfig {
+    fn default() -> Self {
+        HealingConfig {
+            rules: PathBuf::from(crate::healing::rules::DEFAULT_PATH),
+            probe_root: PathBuf::from("/"),
+        }
+    }
 }
 
 /// `[n2k]`: where NMEA 2000 comes from.
@@ -242,6 +262,7 @@ impl Default for Config {
             n2k: N2kConfig::default(),
             engine: EngineConfig::default(),
             display: DisplayConfig::default(),
+            healing: HealingConfig::default(),
         }
     }
 }

@@ -26,6 +26,8 @@ pub mod export;
 #[cfg(feature = "daemon")]
 pub mod firstboot;
 #[cfg(feature = "daemon")]
+pub mod healing;
+#[cfg(feature = "daemon")]
 pub mod health;
 #[cfg(feature = "daemon")]
 pub mod http;

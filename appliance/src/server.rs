@@ -76,7 +76,9 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
     tokio::spawn(crate::engine::worker::run(
         state.engine.clone(),
         state.writes.clone(),
+        Some(state.healing.inbox.clone()),
     ));
+    tokio::spawn(crate::healing::worker::run(state.healing.clone()));
     tokio::spawn(crate::backup::schedule::run(
         crate::backup::Paths::of(&state.config),
         crate::backup::Limits::of(&state.config.backup),

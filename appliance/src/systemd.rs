@@ -1,5 +1,5 @@
 //! systemd, through its command-line tool: the state of the system and of units for
-//! /api/health. One wrapper,
+//! /api/health and the healing rules, and the restarts those rules make. One wrapper,
 //! typed arguments, an explicit environment, and a time limit.
 
 use std::time::Duration;
@@ -21,10 +21,14 @@ pub struct SystemState {
     pub failed_units: Vec<String>,
 }
 
-/// Runs `systemctl ARGS`; `None` where systemd cannot be asked (a container, a build host)
-/// or does not answer within 3 s. `systemctl is-system-running` exits non-zero unless the
-/// state is `running`, so its output is taken whatever the status.
-async fn systemctl(args: &[&str], units: &[String], any_status: bool) -> Option<String> {
+/// Runs `systemctl ARGS UNITS` within `limit`: its output, or what went wrong with its
+/// stderr. `any_status` takes the output whatever the exit status, when there is some.
+async fn run(
+    args: &[&str],
+    units: &[String],
+    limit: Duration,
+    any_status: bool,
+) -> Result<String, String> {
     let mut cmd = tokio::process::Command::new("systemctl");
     cmd.env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -33,25 +37,115 @@ async fn systemctl(args: &[&str], units: &[String], any_status: bool) -> Option<
         .args(units)
         .kill_on_drop(true);
     log::debug!("running systemctl {args:?} {units:?}");
-    match tokio::time::timeout(Duration::from_secs(3), cmd.output()).await {
+    match tokio::time::timeout(limit, cmd.output()).await {
         Ok(Ok(o)) if o.status.success() || (any_status && !o.stdout.is_empty()) => {
-            Some(String::from_utf8_lossy(&o.stdout).into_owned())
+            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
         }
-        Ok(Ok(o)) => {
-            log::debug!(
-                "systemctl {args:?} failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            None
+        Ok(Ok(o)) => Err(format!(
+            "systemctl {} {} failed ({}): {}",
+            args.join(" "),
+            units.join(" "),
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Ok(Err(e)) => Err(format!("systemctl could not run: {e}")),
+        Err(_) => Err(format!(
+            "systemctl {} {} took more than {} s",
+            args.join(" "),
+            units.join(" "),
+            limit.as_secs()
+        )),
+    }
+}
+
+/// Runs `systemctl ARGS`; `None` where systemd cannot be asked (a container, a build host)
+/// or does not answer within 3 s. `systemctl is-system-running` exits non-zero unless the
+/// state is `running`, so its output is taken whatever the status.
+async fn systemctl(args: &[&str], units: &[String], any_status: bool) -> Option<String> {
+    run(args, units, Duration::from_secs(3), any_status)
+        .await
+        .map_err(|e| log::debug!("{e}"))
+        .ok()
+}
+
+/// A watched unit as the healing rules see it: its state, how its last run ended, and how
+/// often systemd has restarted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnitDetail {
+    pub name: String,
+    pub active_state: Option<String>,
+    pub sub_state: Option<String>,
+    /// `success`, `exit-code`, `signal`, `start-limit-hit`, ...
+    pub result: Option<String>,
+    pub n_restarts: Option<u32>,
+}
+
+/// Asks systemd for `units` with their restart counts; `None` fields where it cannot.
+pub async fn unit_details(units: &[String]) -> Vec<UnitDetail> {
+    let args = [
+        "show",
+        "--no-pager",
+        "--property=Id,ActiveState,SubState,Result,NRestarts",
+        "--",
+    ];
+    let text = if units.is_empty() {
+        None
+    } else {
+        systemctl(&args, units, false).await
+    };
+    let blocks = text.as_deref().map(blocks).unwrap_or_default();
+    units
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let field = |key| blocks.get(i).and_then(|b| property(b, key));
+            UnitDetail {
+                name: name.clone(),
+                active_state: field("ActiveState"),
+                sub_state: field("SubState"),
+                result: field("Result"),
+                n_restarts: field("NRestarts").and_then(|n| n.parse().ok()),
+            }
+        })
+        .collect()
+}
+
+/// What the healing rules may ask systemd to do with one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Forget a failure and restart: `reset-failed`, then `restart`.
+    Restart,
+    /// Start a one-shot unit and wait for it to finish.
+    Start,
+}
+
+/// Runs `job` on `unit`, waiting up to `limit`. The appliance's user may do this only for
+/// the units the image's polkit rule names (rootfs-overlay/usr/share/polkit-1/rules.d).
+pub async fn job(job: Job, unit: &str, limit: Duration) -> Result<(), String> {
+    if !booted() {
+        return Err(format!(
+            "systemd is not running here: {unit} was left alone"
+        ));
+    }
+    let unit = [unit.to_owned()];
+    match job {
+        Job::Restart => {
+            // A unit that hit its start limit refuses to restart until its failure is
+            // forgotten.
+            run(
+                &["--no-ask-password", "reset-failed", "--"],
+                &unit,
+                limit,
+                false,
+            )
+            .await?;
+            run(&["--no-ask-password", "restart", "--"], &unit, limit, false)
+                .await
+                .map(drop)
         }
-        Ok(Err(e)) => {
-            log::debug!("systemctl: {e}");
-            None
-        }
-        Err(_) => {
-            log::warn!("systemctl {args:?} took more than 3 s");
-            None
-        }
+        Job::Start => run(&["--no-ask-password", "start", "--"], &unit, limit, false)
+            .await
+            .map(drop),
     }
 }
 
@@ -144,27 +238,28 @@ pub fn parse_failed(text: &str) -> Vec<String> {
 
 /// `systemctl show` prints one `Key=value` block per unit, blocks separated by blank lines,
 /// in the order the units were named.
-pub fn parse_show(text: &str, units: &[String]) -> Vec<UnitState> {
-    let blocks: Vec<&str> = text
-        .split("\n\n")
+fn blocks(text: &str) -> Vec<&str> {
+    text.split("\n\n")
         .filter(|b| !b.trim().is_empty())
-        .collect();
+        .collect()
+}
+
+fn property(block: &str, key: &str) -> Option<String> {
+    block
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .map(str::to_owned)
+}
+
+pub fn parse_show(text: &str, units: &[String]) -> Vec<UnitState> {
+    let blocks = blocks(text);
     units
         .iter()
         .enumerate()
-        .map(|(i, name)| {
-            let field = |key: &str| {
-                blocks.get(i).and_then(|b| {
-                    b.lines()
-                        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-                        .map(str::to_owned)
-                })
-            };
-            UnitState {
-                name: name.clone(),
-                active_state: field("ActiveState"),
-                sub_state: field("SubState"),
-            }
+        .map(|(i, name)| UnitState {
+            name: name.clone(),
+            active_state: blocks.get(i).and_then(|b| property(b, "ActiveState")),
+            sub_state: blocks.get(i).and_then(|b| property(b, "SubState")),
         })
         .collect()
 }

@@ -523,6 +523,43 @@ fn an_oil_pressure_drop_raises_critical_within_two_seconds_and_a_value_on_a_line
         kinds.starts_with(&["started"]) && kinds.contains(&"anomaly"),
         "{kinds:?}"
     );
+    // The anomaly events reached the healing rules: reported with what to check, never
+    // acted on, and open while the alert is.
+    common::eventually(
+        "the healing rules report the oil pressure",
+        Duration::from_secs(5),
+        || {
+            let h = get(&d, "/healing/history?rule=engine").json();
+            h["data"]["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["outcome"] == json!("reported"))
+        },
+    );
+    let h = get(&d, "/healing/history?rule=engine").json();
+    let records = h["data"]["records"].as_array().unwrap();
+    let reported = records
+        .iter()
+        .find(|r| r["outcome"] == json!("reported") && r["subject"] == json!("port oilPressure"))
+        .unwrap_or_else(|| panic!("{records:?}"));
+    let advice: Vec<&str> = reported["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        advice[0].starts_with("Likely cause: low oil level")
+            && advice.iter().any(|a| a.contains("dipstick")),
+        "{advice:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["action"].is_null() || r["action"] == json!("report")),
+        "an engine is never acted on: {records:?}"
+    );
     // The navigation values came through too.
     let full = get(&d, "/signalk/v1/api/vessels/self").json();
     assert_eq!(

@@ -1,6 +1,7 @@
 //! The engine watch: once a second it reads each engine's values from the vessel model,
 //! keeps their history, records a baseline when asked, raises and clears alerts
-//! (Signal K notifications, boat log entries, events) and notes starts and stops.
+//! (Signal K notifications, boat log entries, events for the healing rules) and notes
+//! starts and stops.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,8 @@ pub struct Event {
     pub kind: &'static str,
     pub metric: Option<Metric>,
     pub level: Option<Level>,
+    /// An anomaly's side: `low` or `high`.
+    pub direction: Option<&'static str>,
     pub message: String,
 }
 
@@ -228,6 +231,7 @@ impl Engine {
                     kind: "started",
                     metric: None,
                     level: None,
+                    direction: None,
                     message: format!("{} started.", engine_label(&id)),
                 });
             } else if !running && r.running && rpm.is_some() {
@@ -280,12 +284,19 @@ impl Engine {
                     let message =
                         describe(&id, metric, band, value, stats, limit, w.past_limit, level);
                     if level > w.level {
+                        // A limit is a floor but for temperature, which is a ceiling.
+                        let low = if w.past_limit {
+                            metric != Metric::Temperature
+                        } else {
+                            stats.is_some_and(|s| s.sigma(value) < 0.0)
+                        };
                         events.push(Event {
                             at_ms: now_ms,
                             engine: id.clone(),
                             kind: "anomaly",
                             metric: Some(metric),
                             level: Some(level),
+                            direction: Some(if low { "low" } else { "high" }),
                             message: message.clone(),
                         });
                     }
@@ -469,6 +480,7 @@ fn stopped(id: &str, r: &Running, now_ms: i64, why: &str) -> Event {
         kind: "stopped",
         metric: None,
         level: None,
+        direction: None,
         message: format!(
             "{} stopped ({why}) after {} h {:02} min.",
             engine_label(id),
@@ -533,7 +545,11 @@ fn describe(
 
 /// Runs the watch once a second until the daemon stops; samples are written off the
 /// async threads, under the state folder's write gate.
-pub async fn run(engine: Arc<Engine>, writes: Arc<tokio::sync::RwLock<()>>) {
+pub async fn run(
+    engine: Arc<Engine>,
+    writes: Arc<tokio::sync::RwLock<()>>,
+    healing: Option<crate::healing::Inbox>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -544,6 +560,9 @@ pub async fn run(engine: Arc<Engine>, writes: Arc<tokio::sync::RwLock<()>>) {
             match e.level {
                 Some(l) if l >= Level::Warning => log::warn!("engine: {}", e.message),
                 _ => log::info!("engine: {}", e.message),
+            }
+            if let Some(inbox) = &healing {
+                inbox.send(crate::healing::Event::Engine(e.clone()));
             }
         }
         if events.is_empty() && samples.is_empty() {

@@ -36,6 +36,8 @@ pub struct AppState {
     pub engine: Arc<crate::engine::worker::Engine>,
     /// What NMEA 2000 ingest has seen.
     pub n2k: crate::n2k::ingest::Shared,
+    /// The self-healing rules, their record and the problems open now.
+    pub healing: Arc<crate::healing::worker::Healing>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -112,6 +114,33 @@ impl AppState {
             }
         };
         let engine = Arc::new(engine);
+        let n2k = crate::n2k::ingest::Shared::default();
+        let healing = {
+            use crate::healing::{clean::Targets, rules::Rules, worker};
+            // A rules file that cannot be used stops the start, as appliance.toml does: the
+            // owner asked for rules the device cannot keep.
+            let rules = Rules::load(&config.healing.rules)?;
+            let bus_interface = (config.n2k.replay.is_none() && !config.n2k.interface.is_empty())
+                .then(|| config.n2k.interface.clone());
+            Arc::new(worker::Healing::new(
+                rules,
+                config.state_dir.clone(),
+                Some(boatlog.clone()),
+                Targets {
+                    exports: exports.clone(),
+                    backups: crate::backup::Paths::of(&config),
+                    limits: crate::backup::Limits::of(&config.backup),
+                    journal_dir: "/var/log/journal".into(),
+                    apt_cache_dir: "/var/cache/apt/archives".into(),
+                },
+                worker::Sources {
+                    probe_root: config.healing.probe_root.clone(),
+                    n2k: n2k.clone(),
+                    bus_interface,
+                    engine: Some(engine.clone()),
+                },
+            ))
+        };
         Ok(Arc::new(AppState {
             config,
             licence: Mutex::new(licence),
@@ -125,7 +154,8 @@ impl AppState {
             exports,
             vessel,
             engine,
-            n2k: Default::default(),
+            n2k,
+            healing,
         }))
     }
 

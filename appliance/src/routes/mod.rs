@@ -4,6 +4,7 @@ pub mod backup;
 pub mod boatlog;
 pub mod engine;
 pub mod export;
+pub mod healing;
 pub mod health;
 pub mod licence;
 pub mod session;
@@ -23,6 +24,7 @@ pub fn router(max_audio_bytes: u64) -> Router<Shared> {
         .merge(backup::routes())
         .merge(boatlog::routes(max_audio_bytes))
         .merge(export::routes())
+        .merge(healing::routes())
         .merge(engine::routes())
         .merge(signalk::routes())
 }
