@@ -31,6 +31,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../web/navigation.html"),
     ),
     (
+        "/settings-healing.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../web/settings-healing.html"),
+    ),
+    (
         "/boatlog.html",
         "text/html; charset=utf-8",
         include_bytes!("../web/boatlog.html"),

@@ -1925,6 +1925,8 @@
     shown: null,
     engineList: '',
     alertsShown: '',
+    /** The healing notices shown, as the signature of their rows. */
+    healShown: '',
     drawQueued: false,
   };
 
@@ -2516,6 +2518,7 @@
       },
     );
     every(CURRENT_EVERY_MS, loadCurrent);
+    every(HEAL_EVERY_MS, loadHealNotices);
     setInterval(() => {
       if (dash.shown && !document.hidden) loadTrends();
     }, TREND_EVERY_MS);
@@ -2750,6 +2753,543 @@
     }, 1000);
   }
 
+  // ---------------------------------------------------------------- self-healing
+
+  const HEAL_EVERY_MS = 5000;
+  const ZONE_EVERY_MS = 60000;
+  const HEAL_RECORDS = 50;
+  /** A check may restart a unit and wait for it: longer than an ordinary call. */
+  const CHECK_TIMEOUT_MS = 120000;
+
+  /** What each outcome is called, in the order the 7-day table shows them. */
+  const OUTCOME_WORDS = {
+    detected: 'Seen',
+    notified: 'Owner told',
+    reported: 'Reported',
+    fixed: 'Fixed',
+    failed: 'Did not help',
+    escalated: 'Owner must act',
+    cleared: 'Went away',
+  };
+  const OUTCOME_CLASS = { fixed: 'state-on', cleared: 'state-on', failed: 'state-bad', escalated: 'state-bad' };
+
+  /** What a rule does about a problem, in words. */
+  const ACTION_WORDS = {
+    restart_unit: 'Restarts the service',
+    clean_disk: 'Cleans known-safe files: old exports, backups beyond those kept, the journal, the package cache',
+    restart_can: 'Brings the NMEA 2000 interface down and up',
+    notify: 'Tells the owner',
+    report: 'Reports it with likely causes and what to check',
+  };
+  /** What was done, as the start of a record's last action says it. */
+  const DONE_WORDS = {
+    restart_unit: 'Restarted the service',
+    clean_disk: 'Cleaned the disk',
+    restart_can: 'Restarted the NMEA 2000 interface',
+    notify: 'Told the owner',
+    report: 'Reported',
+    diagnosis: 'Remote diagnosis',
+    escalated: 'Gave up',
+    failed: 'Did not help',
+  };
+
+  const heal = {
+    zone: 'UTC',
+    zoneAt: 0,
+    fmt: null,
+    owner: false,
+    /** Rule id → title, from the last answer of /healing/rules. */
+    titles: {},
+    /** Rules whose switch is being changed now. */
+    switching: new Set(),
+    checking: false,
+    every: null,
+    shown: { open: '', done: '', stats: '', rules: '' },
+  };
+
+  function zoneFormatter(zone) {
+    try {
+      return new Intl.DateTimeFormat('en-GB', {
+        timeZone: zone,
+        weekday: 'short',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+        hourCycle: 'h23',
+      });
+    } catch (_) {
+      return null; // a zone this browser does not know
+    }
+  }
+
+  /** The boat's time zone, as the device names it (with the boat log's answer). */
+  async function loadZone() {
+    if (heal.fmt && Date.now() - heal.zoneAt < ZONE_EVERY_MS) return;
+    heal.zoneAt = Date.now();
+    const r = await api('/api/boatlog?limit=1');
+    const zone = r.success && typeof r.data.time_zone === 'string' && r.data.time_zone ? r.data.time_zone : 'UTC';
+    const fmt = zoneFormatter(zone);
+    heal.zone = fmt ? zone : 'UTC';
+    heal.fmt = fmt || zoneFormatter('UTC');
+  }
+
+  /** An RFC 3339 time on the boat's clock, in parts; null when it is not a time. */
+  function boatClock(ms) {
+    if (!isNum(ms) || !heal.fmt) return null;
+    const p = {};
+    for (const part of heal.fmt.formatToParts(new Date(ms))) p[part.type] = part.value;
+    return { day: `${p.year}-${p.month}-${p.day}`, weekday: p.weekday, hm: `${p.hour}:${p.minute}`, hms: `${p.hour}:${p.minute}:${p.second}` };
+  }
+
+  function parseTime(iso) {
+    const t = typeof iso === 'string' ? Date.parse(iso) : NaN;
+    return Number.isFinite(t) ? t : null;
+  }
+
+  /** "Today 14:05", "Yesterday 09:12" or "Mon 2026-11-23 09:12", on the boat's clock. */
+  function boatWhen(iso, seconds) {
+    const t = parseTime(iso);
+    const b = boatClock(t);
+    if (!b) return NA;
+    const clock = seconds ? b.hms : b.hm;
+    const now = Date.now();
+    const today = boatClock(now);
+    const yesterday = boatClock(now - 86400000);
+    if (today && b.day === today.day) return `Today ${clock}`;
+    if (yesterday && b.day === yesterday.day) return `Yesterday ${clock}`;
+    return `${b.weekday} ${b.day} ${clock}`;
+  }
+
+  function ruleTitle(id) {
+    if (typeof id !== 'string' || !id) return NA;
+    return heal.titles[id] || featureName(id);
+  }
+
+  /** "notify: the owner was told" → "Told the owner: the owner was told". */
+  function lastActionText(s) {
+    if (typeof s !== 'string' || !s.trim()) return 'None yet';
+    const m = /^([a-z_]+): (.*)$/s.exec(s.trim());
+    if (!m) return s.trim();
+    const what = DONE_WORDS[m[1]] || OUTCOME_WORDS[m[1]] || m[1];
+    const result = m[2].replace(/^;\s*/, '');
+    return result && result !== m[1] ? `${what}: ${result}` : what;
+  }
+
+  /** Advice lines sorted into likely causes, what to check, and anything else. */
+  function sortAdvice(advice) {
+    const out = { causes: [], checks: [], other: [] };
+    for (const a of Array.isArray(advice) ? advice : []) {
+      if (typeof a !== 'string' || !a.trim()) continue;
+      const t = a.trim();
+      if (/^Likely cause:/i.test(t)) out.causes.push(t.replace(/^Likely cause:\s*/i, ''));
+      else if (/^Check:/i.test(t)) out.checks.push(t.replace(/^Check:\s*/i, ''));
+      else out.other.push(t);
+    }
+    return out;
+  }
+
+  function adviceList(heading, items) {
+    const box = document.createElement('div');
+    box.className = 'advice';
+    const h = document.createElement('h4');
+    h.textContent = heading;
+    const ul = document.createElement('ul');
+    for (const i of items) ul.append(cell('li', i));
+    box.append(h, ul);
+    return box;
+  }
+
+  /** Open problems, the escalated ones (the owner must act) first, oldest first within. */
+  function openProblems(list) {
+    const rank = (o) => (o.state === 'escalated' ? 0 : 1);
+    return (Array.isArray(list) ? list : [])
+      .filter((o) => o && typeof o === 'object')
+      .sort((a, b) => rank(a) - rank(b) || (parseTime(a.since) || 0) - (parseTime(b.since) || 0));
+  }
+
+  function problemItem(o, now) {
+    const escalated = o.state === 'escalated';
+    const li = document.createElement('li');
+    li.className = `problem${escalated ? ' is-escalated' : ''}`;
+    li.dataset.rule = text(o.rule);
+    const head = document.createElement('h3');
+    head.className = 'problem-head';
+    head.append(span(escalated ? 'Owner must act' : 'Open', 'problem-state'), span(typeof o.title === 'string' && o.title ? o.title : ruleTitle(o.rule), 'problem-title'));
+    li.append(head);
+    li.append(cell('p', `Seen: ${text(o.seen)}`, 'problem-seen'));
+    const since = parseTime(o.since);
+    const age = since === null ? '' : now - since < 60000 ? ' (under a minute ago)' : ` (${ageText(now - since)} ago)`;
+    const facts = document.createElement('dl');
+    facts.className = 'facts problem-facts';
+    facts.append(cell('dt', 'Since'), cell('dd', `${boatWhen(o.since)}${age}`), cell('dt', 'Last action'), cell('dd', lastActionText(o.last_action)));
+    li.append(facts);
+    if (escalated) {
+      li.append(cell('p', 'The helm computer has done all it may about this: the owner must look at it.', 'problem-act'));
+    }
+    const advice = sortAdvice(o.advice);
+    if (advice.causes.length) li.append(adviceList('Likely causes', advice.causes));
+    if (advice.checks.length) li.append(adviceList('What to check', advice.checks));
+    if (advice.other.length) li.append(adviceList('Advice', advice.other));
+    return li;
+  }
+
+  function drawOpen(list) {
+    const open = openProblems(list);
+    const now = Date.now();
+    // Ages are in minutes at the finest after the first: redrawn when a minute passes.
+    const signature = JSON.stringify([open, heal.zone, Math.floor(now / 60000)]);
+    if (signature === heal.shown.open) return;
+    heal.shown.open = signature;
+    const ul = $('open-list');
+    ul.replaceChildren(...open.map((o) => problemItem(o, now)));
+    ul.hidden = open.length === 0;
+    const empty = $('open-empty');
+    empty.hidden = open.length > 0;
+    put(empty, 'No problems: everything the rules watch is as it should be.');
+  }
+
+  function recordDetails(r) {
+    const td = cell('td', text(r.seen));
+    // A cleaning that found nothing to clean leaves its list empty before the "; ".
+    const result = typeof r.result === 'string' ? r.result.trim().replace(/^;\s*/, '') : '';
+    if (result) {
+      const what = typeof r.action === 'string' && r.action ? DONE_WORDS[r.action] || r.action : 'Result';
+      td.append(span(`${what}: ${result}`, 'block record-result'));
+    }
+    return td;
+  }
+
+  function drawDone(records) {
+    const list = (Array.isArray(records) ? records : []).filter((r) => r && typeof r === 'object');
+    const today = boatClock(Date.now());
+    const signature = JSON.stringify([list, heal.zone, heal.titles, today && today.day]);
+    if (signature === heal.shown.done) return;
+    heal.shown.done = signature;
+    const rows = list.map((r) => {
+      const tr = document.createElement('tr');
+      const when = cell('th', boatWhen(r.at, true), 'nowrap');
+      tr.append(when, cell('td', ruleTitle(r.rule)), cell('td', OUTCOME_WORDS[r.outcome] || text(r.outcome), OUTCOME_CLASS[r.outcome]), recordDetails(r));
+      return tr;
+    });
+    $('done-list').replaceChildren(...rows);
+    $('done-table').hidden = rows.length === 0;
+    const empty = $('done-empty');
+    empty.hidden = rows.length > 0;
+    put(empty, 'Nothing done in the last 7 days.');
+  }
+
+  function countCell(tag, n, outcome) {
+    const v = isNum(n) && n > 0 ? n : 0;
+    const c = cell(tag, String(v), v > 0 ? OUTCOME_CLASS[outcome] : 'state-off');
+    if (tag === 'th') c.scope = 'row';
+    return c;
+  }
+
+  function drawStats(s) {
+    const rules = s.rules && typeof s.rules === 'object' ? s.rules : {};
+    const total = s.total && typeof s.total === 'object' ? s.total : {};
+    const signature = JSON.stringify([rules, total, s.since, heal.titles, heal.zone]);
+    if (signature === heal.shown.stats) return;
+    heal.shown.stats = signature;
+    const outcomes = Object.keys(OUTCOME_WORDS);
+    const any = outcomes.some((o) => isNum(total[o]) && total[o] > 0);
+    // In the order of the rules list, then any the page does not know yet.
+    const known = Object.keys(heal.titles).filter((id) => id in rules);
+    const ids = [...known, ...Object.keys(rules).filter((id) => !known.includes(id))];
+    const rows = ids.map((id) => {
+      const counts = rules[id] && typeof rules[id] === 'object' ? rules[id] : {};
+      const tr = document.createElement('tr');
+      tr.append(cell('th', ruleTitle(id)));
+      for (const o of outcomes) tr.append(countCell('td', counts[o], o));
+      return tr;
+    });
+    $('stats-rules').replaceChildren(...rows);
+    const foot = document.createElement('tr');
+    foot.append(cell('th', 'All rules'));
+    for (const o of outcomes) foot.append(countCell('td', total[o], o));
+    $('stats-total').replaceChildren(foot);
+    const days = isNum(s.days) ? s.days : 7;
+    put($('stats-caption'), `How often each rule saw a problem in the last ${days} days (since ${boatWhen(s.since)}), and what came of it`);
+    $('stats-table').hidden = !any;
+    const empty = $('stats-empty');
+    empty.hidden = any;
+    put(empty, `No problem was seen in the last ${days} days.`);
+  }
+
+  /** One sentence on what a rule watches, from its settings. */
+  function ruleWatches(r) {
+    const s = r.settings && typeof r.settings === 'object' ? r.settings : {};
+    const list = (v) => (Array.isArray(v) ? v.filter((x) => typeof x === 'string' && x) : []);
+    switch (r.id) {
+      case 'unit_failed': {
+        const u = list(s.units);
+        return u.length ? `Watches ${u.join(', ')}.` : 'Watches no service.';
+      }
+      case 'disk_space': {
+        const m = list(s.mounts);
+        const min = isNum(s.min_free_percent) ? ` below ${s.min_free_percent} % free` : '';
+        return m.length ? `Watches ${m.join(', ')}${min}.` : 'Watches no partition.';
+      }
+      case 'cpu_temperature':
+        return isNum(s.max_c) ? `Above ${s.max_c} °C.` : '';
+      case 'memory_pressure':
+        return isNum(s.max_some_avg60) ? `Tasks waiting on memory more than ${s.max_some_avg60} % of a minute.` : '';
+      case 'n2k_silent':
+        return isNum(s.after_secs) ? `No data for ${formatDuration(s.after_secs)} while the engine runs.` : '';
+      default:
+        return '';
+    }
+  }
+
+  function actionText(r) {
+    const s = r.settings && typeof r.settings === 'object' ? r.settings : {};
+    let a = ACTION_WORDS[r.action] || text(r.action);
+    if ((r.action === 'restart_unit' || r.action === 'restart_can') && isNum(s.max_restarts_per_hour)) {
+      a += `, at most ${s.max_restarts_per_hour} times an hour, then asks the owner`;
+    }
+    return `${a}.`;
+  }
+
+  function switchButton(r) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'switch';
+    b.setAttribute('role', 'switch');
+    b.dataset.rule = r.id;
+    b.setAttribute('aria-labelledby', `rule-${r.id}`);
+    const track = document.createElement('span');
+    track.className = 'switch-track';
+    track.setAttribute('aria-hidden', 'true');
+    track.append(span('', 'switch-thumb'));
+    const word = span('', 'switch-word');
+    word.setAttribute('aria-hidden', 'true');
+    b.append(track, word);
+    b.addEventListener('click', () => flipRule(b));
+    return b;
+  }
+
+  function ruleItem(r) {
+    const li = document.createElement('li');
+    li.className = 'rule-item';
+    li.dataset.rule = r.id;
+    const words = document.createElement('div');
+    words.className = 'rule-words';
+    const h = document.createElement('h3');
+    h.id = `rule-${r.id}`;
+    words.append(h, cell('p', '', 'rule-action'), cell('p', '', 'rule-open'));
+    li.append(words, switchButton(r));
+    return li;
+  }
+
+  /** Brings the switches up to date in place: focus stays where it was. */
+  function drawRules(rules) {
+    const list = (Array.isArray(rules) ? rules : []).filter((r) => r && typeof r.id === 'string' && /^[a-z0-9_]+$/.test(r.id));
+    const ul = $('rule-list');
+    const ids = list.map((r) => r.id).join(' ');
+    if (ids !== heal.shown.rules) {
+      heal.shown.rules = ids;
+      ul.replaceChildren(...list.map(ruleItem));
+    }
+    for (const r of list) {
+      const li = ul.querySelector(`li[data-rule="${r.id}"]`);
+      put(li.querySelector('h3'), text(r.title));
+      put(li.querySelector('.rule-action'), [actionText(r), ruleWatches(r)].filter(Boolean).join(' '));
+      const open = isNum(r.open) ? r.open : 0;
+      put(li.querySelector('.rule-open'), open ? `${open} problem${open === 1 ? '' : 's'} open now.` : '');
+      li.querySelector('.rule-open').hidden = !open;
+      const b = li.querySelector('button');
+      const on = r.enabled === true;
+      if (!heal.switching.has(r.id) && b.getAttribute('aria-checked') !== String(on)) b.setAttribute('aria-checked', String(on));
+      put(b.querySelector('.switch-word'), b.getAttribute('aria-checked') === 'true' ? 'On' : 'Off');
+    }
+    ownerControls();
+  }
+
+  /** The switches and "Check now" answer the owner; others are told how to sign in. */
+  function ownerControls() {
+    const locked = !heal.owner;
+    const controls = [...document.querySelectorAll('#rule-list button[role="switch"]'), $('heal-check')];
+    for (const b of controls) {
+      if (locked) {
+        b.setAttribute('aria-disabled', 'true');
+        const hint = b.id === 'heal-check' ? 'rules-hint heal-check-hint' : 'rules-hint';
+        if (b.getAttribute('aria-describedby') !== hint) b.setAttribute('aria-describedby', hint);
+      } else {
+        b.removeAttribute('aria-disabled');
+        if (b.id === 'heal-check') b.setAttribute('aria-describedby', 'heal-check-hint');
+        else b.removeAttribute('aria-describedby');
+      }
+    }
+    $('rules-hint').hidden = !locked;
+  }
+
+  function healMessage(error, note) {
+    setMessage('heal-action-error', error || '');
+    setMessage('heal-note', note || '');
+  }
+
+  async function flipRule(b) {
+    const id = b.dataset.rule;
+    if (!heal.owner) {
+      healMessage('', 'Only the owner can switch rules on or off: sign in on the Settings page.');
+      return;
+    }
+    if (heal.switching.has(id)) return;
+    const on = b.getAttribute('aria-checked') !== 'true';
+    heal.switching.add(id);
+    // Shown at once; put back when the device refuses.
+    b.setAttribute('aria-checked', String(on));
+    put(b.querySelector('.switch-word'), on ? 'On' : 'Off');
+    b.setAttribute('aria-busy', 'true');
+    const r = await api(`/healing/rules/${encodeURIComponent(id)}`, { method: 'PUT', body: { enabled: on } });
+    heal.switching.delete(id);
+    b.removeAttribute('aria-busy');
+    const title = ruleTitle(id);
+    if (!r.success) {
+      b.setAttribute('aria-checked', String(!on));
+      put(b.querySelector('.switch-word'), on ? 'Off' : 'On');
+      if (r.error.code === 'unauthorized') heal.owner = false;
+      healMessage(`“${title}” was not switched ${on ? 'on' : 'off'}: ${r.error.message}`);
+      ownerControls();
+      return;
+    }
+    healMessage('', `“${title}” is switched ${on ? 'on' : 'off'}.${on ? '' : ' Its open problems go at the next check.'}`);
+    showRules(r.data);
+  }
+
+  async function checkNow() {
+    const b = $('heal-check');
+    if (!heal.owner) {
+      healMessage('', 'Only the owner can start a check: sign in on the Settings page.');
+      return;
+    }
+    if (heal.checking) return;
+    heal.checking = true;
+    b.setAttribute('aria-busy', 'true');
+    b.textContent = 'Checking…';
+    healMessage('', '');
+    try {
+      const r = await api('/healing/check', { method: 'POST', body: {}, timeout: CHECK_TIMEOUT_MS });
+      if (!r.success) {
+        if (r.error.code === 'unauthorized') heal.owner = false;
+        healMessage(`The check did not run: ${r.error.message}`);
+        ownerControls();
+        return;
+      }
+      const c = r.data;
+      const open = Array.isArray(c.open) ? c.open.length : 0;
+      const recorded = Array.isArray(c.recorded) ? c.recorded.length : 0;
+      drawOpen(c.open);
+      setText('heal-status', statusText(c.at, heal.every));
+      healMessage(
+        '',
+        `Checked ${boatWhen(c.at, true).replace(/^Today /, 'at ')}: ${open ? `${open} problem${open === 1 ? '' : 's'} open` : 'no problems'}, ${recorded ? `${recorded} thing${recorded === 1 ? '' : 's'} recorded` : 'nothing new recorded'}.`,
+      );
+      await loadHealing();
+    } finally {
+      heal.checking = false;
+      b.removeAttribute('aria-busy');
+      b.textContent = 'Check now';
+    }
+  }
+
+  function statusText(lastCheck, every) {
+    const last = parseTime(lastCheck) === null ? 'No check yet' : `Last check ${boatWhen(lastCheck, true).replace(/^Today /, 'at ')}`;
+    const often = isNum(every) ? `; the rules are checked every ${formatDuration(every)}` : '';
+    return `${last}${often}. Times are the boat's local time (${heal.zone}).`;
+  }
+
+  function showRules(d) {
+    const rules = Array.isArray(d.rules) ? d.rules : [];
+    heal.titles = {};
+    for (const r of rules) if (r && typeof r.id === 'string' && typeof r.title === 'string') heal.titles[r.id] = r.title;
+    heal.every = isNum(d.check_every_secs) ? d.check_every_secs : heal.every;
+    drawRules(rules);
+    drawOpen(d.open);
+    setText('heal-status', statusText(d.last_check, heal.every));
+  }
+
+  async function loadHealing() {
+    await loadZone();
+    const [session, rules, history, stats] = await Promise.all([
+      api('/api/session'),
+      api('/healing/rules'),
+      api(`/healing/history?limit=${HEAL_RECORDS}`),
+      api('/healing/stats'),
+    ]);
+    heal.owner = session.success && session.data.authenticated === true;
+    const locked = !rules.success && rules.error.code === 'unauthorized';
+    $('heal-signin').hidden = heal.owner;
+    put($('heal-signin-text'), locked
+      ? 'On this device what self-healing found and did is for the signed-in owner only.'
+      : 'Signed out: you see what was found and done. To switch rules on or off, or to check now, sign in as the owner.');
+    const failed = [rules, history, stats].find((r) => !r.success);
+    setMessage('heal-error', failed && !locked ? `Self-healing is not available: ${failed.error.message}` : '');
+    if (rules.success) showRules(rules.data);
+    else {
+      heal.shown.open = '';
+      $('open-list').hidden = true;
+      $('open-empty').hidden = false;
+      put($('open-empty'), NA);
+      put($('heal-status'), locked ? 'Signed out: no self-healing data.' : NA);
+      ownerControls();
+    }
+    if (history.success) drawDone(history.data.records);
+    else {
+      heal.shown.done = '';
+      $('done-table').hidden = true;
+      $('done-empty').hidden = false;
+      put($('done-empty'), NA);
+    }
+    if (stats.success) drawStats(stats.data);
+    else {
+      heal.shown.stats = '';
+      $('stats-table').hidden = true;
+      $('stats-empty').hidden = false;
+      put($('stats-empty'), NA);
+    }
+  }
+
+  function healingPage() {
+    $('heal-check').addEventListener('click', checkNow);
+    ownerControls();
+    every(HEAL_EVERY_MS, loadHealing);
+  }
+
+  // ---- on the dashboard: open problems as notices, beside the engine alerts
+
+  async function loadHealNotices() {
+    const r = await api('/healing/rules');
+    // Signed out where the data is the owner's, or an older device: no notices.
+    const open = r.success ? openProblems(r.data.open) : [];
+    const rows = open.map((o) => ({
+      escalated: o.state === 'escalated',
+      title: typeof o.title === 'string' && o.title ? o.title : featureName(text(o.rule)),
+      seen: text(o.seen),
+    }));
+    const signature = JSON.stringify(rows);
+    if (signature === dash.healShown) return;
+    dash.healShown = signature;
+    const box = $('heal-notices');
+    if (!box) return;
+    const items = rows.map((n) => {
+      const li = document.createElement('li');
+      li.className = `alert-item heal-item ${n.escalated ? 'level-critical' : 'level-info'}`;
+      li.append(span(n.escalated ? 'OWNER MUST ACT' : 'NOTICE', 'alert-level'), span(`${n.title}: ${n.seen}`, 'alert-text'));
+      return li;
+    });
+    $('heal-notice-list').replaceChildren(...items);
+    const escalated = rows.filter((n) => n.escalated).length;
+    put(
+      $('heal-notices-count'),
+      rows.length ? `${rows.length} problem${rows.length === 1 ? '' : 's'} open${escalated ? `, ${escalated} needing the owner` : ''}` : '',
+    );
+    box.hidden = rows.length === 0;
+  }
+
   // ---------------------------------------------------------------- start
 
   function start() {
@@ -2763,6 +3303,7 @@
     else if (page === 'dashboard') dashboardPage();
     else if (page === 'navigation') navigationPage();
     else if (page === 'boatlog') boatlogPage();
+    else if (page === 'settings-healing') healingPage();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

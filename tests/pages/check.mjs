@@ -20,6 +20,7 @@ const PAGES = [
   { path: '/dashboard.html', name: 'dashboard' },
   { path: '/boatlog.html', name: 'boatlog' },
   { path: '/navigation.html', name: 'navigation' },
+  { path: '/settings-healing.html', name: 'settings-healing' },
 ];
 const THEMES = ['day', 'night'];
 
