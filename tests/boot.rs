@@ -152,8 +152,9 @@ fn boot_first(arch: &str, image: &Path, disk: &Path, work: &Path) -> Booted {
     panic!("{arch}: no way to boot:\n{}", errors.join("\n\n"));
 }
 
-fn boot_again(arch: &str, disk: &Path, work: &Path, accel: Accel) -> Booted {
-    let files = boot_files(disk, work);
+fn boot_again(arch: &str, disk: &Path, work: &Path, accel: Accel, extra: &str) -> Booted {
+    let mut files = boot_files(disk, work);
+    files.cmdline.push_str(extra);
     let mut guest = Guest::start(arch, disk, &files, accel, work, "second", None);
     let ready = guest
         .wait_ready(Duration::from_secs(600))
@@ -288,7 +289,7 @@ fn healing_inside(guest: &Guest, jar: &Path) {
         std::thread::sleep(Duration::from_secs(2));
     }
     let units = history("unit_failed");
-    let mut steps: Vec<(String, String)> = units
+    let steps: Vec<(String, String)> = units
         .iter()
         .rev()
         .map(|r| {
@@ -298,7 +299,6 @@ fn healing_inside(guest: &Guest, jar: &Path) {
             )
         })
         .collect();
-    steps.dedup();
     eprintln!("healing, the failing unit: {steps:?}");
     let restarts: Vec<&(String, String)> = steps
         .iter()
@@ -355,6 +355,85 @@ fn healing_inside(guest: &Guest, jar: &Path) {
         body.contains("Healing (escalated): d3kos-test-flaky.service failed"),
         "the escalation is in the boat log"
     );
+}
+
+/// Inside the booted image: the position on the bus (the capture on vcan0, off the US
+/// east coast) decides the zone, the system follows through timedated, and the owner's
+/// override wins. Returns the override's decision time.
+fn timezone_inside(guest: &Guest, jar: &Path) -> String {
+    let port = guest.port;
+    let zone = || -> Value {
+        let (code, body) = http(port, "GET", "/api/timezone", None, Some(jar)).unwrap();
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["data"].clone()
+    };
+    let t = Instant::now();
+    while zone()["source"] != "gps" {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "no zone from the position: {}\n{}",
+            zone(),
+            guest.console_tail()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert_eq!(zone()["zone"], "America/New_York", "{}", zone());
+    let (code, body) = http(
+        port,
+        "PUT",
+        "/api/timezone",
+        Some(&json!({"zone": "Pacific/Auckland"})),
+        Some(jar),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let set: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(set["data"]["source"], "manual", "{set}");
+    let t = Instant::now();
+    while !strip_ansi(&guest.console()).contains("the system's zone is now Pacific/Auckland") {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "timedated was not told: {}",
+            guest.console_tail()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    eprintln!("time zone: {}", zone());
+    set["data"]["decided_at"].as_str().unwrap().to_owned()
+}
+
+/// A test-only unit for the second boot that prints what timedated says the zone is,
+/// once the appliance has started (it re-applies the kept zone at start).
+fn plant_timedate_probe(image: &Path, disk: &Path, work: &Path) {
+    let plan = plan_of(image);
+    let n = planned(&plan, "system-a")["number"].as_u64().unwrap() as u32;
+    let (_, parts) = sfdisk(disk);
+    let system = parts.iter().find(|p| p.number == n).unwrap().clone();
+    let unit = work.join("d3kos-test-timedate.service");
+    std::fs::write(
+        &unit,
+        // `$$`: systemd substitutes `$NAME` in ExecStart itself (systemd.service(5)).
+        "[Unit]\nDescription=Test only: what timedated says the time zone is\n\
+         After=d3kosd.service\n\n[Service]\nType=oneshot\n\
+         ExecStart=/bin/sh -c 'for i in $$(seq 30); do z=$$(timedatectl show -p Timezone --value); \
+         [ \"$$z\" = Pacific/Auckland ] && break; sleep 1; done; echo \"timedatectl zone: $$z\"'\n\
+         StandardOutput=journal+console\n",
+    )
+    .unwrap();
+    let cmds = work.join("debugfs-timedate.cmds");
+    std::fs::write(
+        &cmds,
+        format!(
+            "write {} /etc/systemd/system/d3kos-test-timedate.service\n",
+            unit.display()
+        ),
+    )
+    .unwrap();
+    run(Command::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&cmds)
+        .arg(fs_at(disk, &system)));
 }
 
 /// Inside the booted image: the capture canplayer plays onto vcan0 reaches the daemon
@@ -819,10 +898,13 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     assert_eq!(status, 200, "sign-in: {body}");
     assert_running(&first.guest, &jar);
     hardened_inside(first.guest.port, &jar);
+    // Before the restore, which takes the state folder (the healing record with it) back
+    // to the backup's.
+    healing_inside(&first.guest, &jar);
     let stick_backup = backup_and_restore_inside(first.guest.port, &jar);
     let stick_export = boatlog_and_export_inside(first.guest.port, &jar);
     engine_data_inside(first.guest.port, work);
-    healing_inside(&first.guest, &jar);
+    let zone_decided = timezone_inside(&first.guest, &jar);
     let machine_id = console_value(&first.guest.console(), "machine-id ")
         .unwrap_or_else(|| panic!("no machine-id line:\n{}", first.guest.console_tail()));
     assert_eq!(machine_id.len(), 32, "{machine_id}");
@@ -901,7 +983,14 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     let host_key = debugfs_cat(&disk, &data, "/etc/ssh/ssh_host_ed25519_key.pub");
 
     // Second boot: the same identity, the owner still there, nothing grown again.
-    let second = boot_again(arch, &disk, work, accel.clone());
+    plant_timedate_probe(&image, &disk, work);
+    let second = boot_again(
+        arch,
+        &disk,
+        work,
+        accel.clone(),
+        " systemd.wants=d3kos-test-timedate.service",
+    );
     eprintln!(
         "{board}: second boot ready in {:.1} s under {accel:?}",
         second.ready.as_secs_f64()
@@ -920,6 +1009,30 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
         "the owner made on first boot signs in again: {body}"
     );
     assert_running(&second.guest, &jar2);
+    // The zone holds across the reboot: timedated and the appliance agree.
+    let t = Instant::now();
+    let said = loop {
+        if let Some(z) = console_value(&second.guest.console(), "timedatectl zone:") {
+            break z;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "the timedated probe said nothing: {}",
+            second.guest.console_tail()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_eq!(said, "Pacific/Auckland", "timedatectl after the reboot");
+    let (code, body) = http(second.guest.port, "GET", "/api/timezone", None, Some(&jar2)).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let tz: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(tz["data"]["zone"], "Pacific/Auckland", "{tz}");
+    assert_eq!(tz["data"]["source"], "manual", "{tz}");
+    assert_eq!(tz["data"]["decided_at"], zone_decided, "{tz}");
+    assert!(
+        [43_200, 46_800].contains(&tz["data"]["offset_seconds"].as_i64().unwrap()),
+        "{tz}"
+    );
     let again = console_value(&second.guest.console(), "machine-id ").expect("machine-id line");
     assert_eq!(again, machine_id, "the machine id changed between boots");
     let clean = second.guest.power_down(Duration::from_secs(120));

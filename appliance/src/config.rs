@@ -36,6 +36,7 @@ pub struct Config {
     pub engine: EngineConfig,
     pub display: DisplayConfig,
     pub healing: HealingConfig,
+    pub timezone: TimezoneConfig,
 }
 
 /// `[healing]`: where the self-healing rules are, and where the machine is read from.
@@ -53,6 +54,49 @@ impl Default for HealingConfig {
         HealingConfig {
             rules: PathBuf::from(crate::healing::rules::DEFAULT_PATH),
             probe_root: PathBuf::from("/"),
+        }
+    }
+}
+
+/// `[timezone]`: how the boat's time zone is found (appliance/src/timezone/decide.rs has
+/// the rule), and whether the system's zone and clock are set from it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimezoneConfig {
+    /// An IP-geolocation service asked for the zone while there is no GPS fix, answering
+    /// JSON with a `timezone` name (`http://ip-api.com/json`, `https://ipapi.co/json`).
+    /// Off unless set: it tells a third party where the boat is.
+    pub geolocation_url: Option<String>,
+    /// Seconds the service has to answer.
+    pub geolocation_timeout_secs: u64,
+    /// Minutes between questions to the service while there is no fix.
+    pub geolocation_every_mins: u64,
+    /// Seconds between looks at the position.
+    pub check_secs: u64,
+    /// A position older than this many seconds is no fix.
+    pub fix_max_age_secs: u64,
+    /// A new zone is taken once it has been the answer for this many seconds...
+    pub hold_secs: u64,
+    /// ...and this many answers in a row.
+    pub hold_answers: u32,
+    /// Set the system's zone (timedatectl) to the decided one.
+    pub apply: bool,
+    /// Set the system clock from NMEA 2000 time, once, when it is clearly wrong.
+    pub set_clock: bool,
+}
+
+impl Default for TimezoneConfig {
+    fn default() -> Self {
+        TimezoneConfig {
+            geolocation_url: None,
+            geolocation_timeout_secs: 3,
+            geolocation_every_mins: 60,
+            check_secs: 30,
+            fix_max_age_secs: 10,
+            hold_secs: 600,
+            hold_answers: 3,
+            apply: true,
+            set_clock: true,
         }
     }
 }
@@ -263,6 +307,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             display: DisplayConfig::default(),
             healing: HealingConfig::default(),
+            timezone: TimezoneConfig::default(),
         }
     }
 }

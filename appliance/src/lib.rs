@@ -50,6 +50,8 @@ pub mod state;
 #[cfg(feature = "daemon")]
 pub mod systemd;
 #[cfg(feature = "daemon")]
+pub mod timedate;
+#[cfg(feature = "daemon")]
 pub mod timezone;
 #[cfg(feature = "daemon")]
 pub mod web;

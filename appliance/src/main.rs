@@ -30,6 +30,9 @@ enum Command {
     /// NMEA 2000: decode a capture as canboat's analyzer does.
     #[command(subcommand)]
     N2k(appliance::n2k::cli::Command),
+    /// The boat's time zone: the zone chosen for a position.
+    #[command(subcommand)]
+    Timezone(appliance::timezone::cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|config| appliance::backup::cli::run(&config, c).map_err(Into::into)),
         Some(Command::N2k(c)) => appliance::n2k::cli::run(c),
+        Some(Command::Timezone(c)) => appliance::timezone::cli::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

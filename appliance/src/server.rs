@@ -79,6 +79,7 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
         Some(state.healing.inbox.clone()),
     ));
     tokio::spawn(crate::healing::worker::run(state.healing.clone()));
+    tokio::spawn(crate::timezone::worker::run(state.timezone.clone()));
     tokio::spawn(crate::backup::schedule::run(
         crate::backup::Paths::of(&state.config),
         crate::backup::Limits::of(&state.config.backup),

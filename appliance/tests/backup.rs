@@ -492,7 +492,7 @@ fn retention_keeps_exactly_n_and_never_the_last_good_one() {
     let mut made = Vec::new();
     let mut now = start;
     while now < start + 30 * 86_400 {
-        if let Some(r) = schedule::tick(&paths, &settings, &limits, now) {
+        if let Some(r) = schedule::tick(&paths, &settings, &limits, now, &jiff::tz::TimeZone::UTC) {
             made.push((now, r.unwrap().id));
         }
         now += 600;
@@ -545,7 +545,16 @@ fn retention_keeps_exactly_n_and_never_the_last_good_one() {
         auto: schedule::Auto::Off,
         ..settings
     };
-    assert!(schedule::tick(&paths, &off, &limits, now + 86_400).is_none());
+    assert!(
+        schedule::tick(
+            &paths,
+            &off,
+            &limits,
+            now + 86_400,
+            &jiff::tz::TimeZone::UTC
+        )
+        .is_none()
+    );
     let extra = backup::create::create(
         &paths,
         backup::Kind::Manual,

@@ -464,3 +464,121 @@ fn a_full_data_partition_is_cleaned_of_exactly_the_known_safe_targets() {
     ));
     assert!(c["recorded"].as_array().unwrap().is_empty(), "{c:#}");
 }
+
+/// A loopback stand-in for the remote diagnosis service: answers each request with
+/// `answer` once `release` says so (at once when it is already set).
+fn diagnosis_server(
+    answer: &'static str,
+    release: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/diagnose", listener.local_addr().unwrap());
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let asked2 = asked.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut got = Vec::new();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            while let Ok(n) = c.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if let Some(head) = text.find("\r\n\r\n") {
+                    let len = text[..head]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= head + 4 + len {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            asked2
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&got).into_owned());
+            while !release.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, asked)
+}
+
+#[test]
+fn a_remote_diagnosis_is_asked_never_waited_for_and_its_answer_recorded() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let release = std::sync::Arc::new(AtomicBool::new(false));
+    let (url, asked) = diagnosis_server(
+        r#"{"diagnosis": "The fan is likely blocked: check the enclosure's vents."}"#,
+        release.clone(),
+    );
+    let fake = tempfile::tempdir().unwrap();
+    put(
+        fake.path(),
+        "sys/class/thermal/thermal_zone0/temp",
+        "85123\n",
+    );
+    let dev = device_with_rules(
+        &format!(
+            "check_every_secs = 3600\n[rules.unit_failed]\nunits = []\n[rules.disk_space]\nmounts = []\n\
+             [diagnosis]\nurl = \"{url}\"\ntimeout_secs = 10\n"
+        ),
+        "[n2k]\ninterface = \"\"\n",
+    );
+    let mut config = std::fs::read_to_string(dev.config()).unwrap();
+    config.push_str(&format!("probe_root = \"{}\"\n", fake.path().display()));
+    std::fs::write(dev.config(), config).unwrap();
+    let d = dev.start();
+    let cookie = create_owner(&dev, &d);
+    // The check answers while the service still holds its answer back.
+    let c = assert_ok(&write(
+        &d,
+        "POST",
+        "/healing/check",
+        Some(&cookie),
+        &json!({}),
+    ));
+    assert_eq!(c["open"][0]["rule"], "cpu_temperature", "{c:#}");
+    assert!(!release.load(Ordering::SeqCst));
+    eventually("the service is asked", Duration::from_secs(10), || {
+        !asked.lock().unwrap().is_empty()
+    });
+    let request = asked.lock().unwrap()[0].clone();
+    assert!(request.starts_with("POST /diagnose"), "{request}");
+    assert!(
+        request.contains(r#""rule":"cpu_temperature""#) && request.contains("85.1 °C"),
+        "{request}"
+    );
+    let diagnosis = || {
+        assert_ok(&get(&d, "/healing/history?rule=cpu_temperature"))["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["action"] == "diagnosis")
+            .cloned()
+    };
+    assert!(diagnosis().is_none(), "not recorded before it answers");
+    release.store(true, Ordering::SeqCst);
+    eventually("the diagnosis is recorded", Duration::from_secs(10), || {
+        diagnosis().is_some()
+    });
+    assert_eq!(
+        diagnosis().unwrap()["result"],
+        "The fan is likely blocked: check the enclosure's vents."
+    );
+}

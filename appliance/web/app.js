@@ -690,7 +690,7 @@
     const d = r.data;
     setText('bk-last', lastText(d.last));
     const st = d.settings && typeof d.settings === 'object' ? d.settings : {};
-    setText('bk-auto', st.auto === 'off' ? 'Off' : `${AUTO_NAMES[st.auto] || text(st.auto)} at ${text(st.hour)}:00 UTC, keeping ${text(st.keep)}`);
+    setText('bk-auto', st.auto === 'off' ? 'Off' : `${AUTO_NAMES[st.auto] || text(st.auto)} at ${text(st.hour)}:00 local time, keeping ${text(st.keep)}`);
     setText('bk-free', formatBytes(d.free_bytes));
     if (!$('bk-settings-form').contains(document.activeElement)) {
       if (st.auto) $('bk-auto-select').value = st.auto;

@@ -112,7 +112,7 @@ try {
       await tab.click('#bk-settings-form button[type="submit"]');
       await tab.locator('#backup-note', { hasText: 'settings saved' }).waitFor(WAIT);
       await tab
-        .locator('#bk-auto', { hasText: 'Every Sunday at 4:00 UTC, keeping 5' })
+        .locator('#bk-auto', { hasText: 'Every Sunday at 4:00 local time, keeping 5' })
         .waitFor(WAIT)
         .catch(async () => problems.push(`settings shown as: ${await tab.locator('#bk-auto').innerText()}`));
       await tab.fill('#bk-hour', '25');

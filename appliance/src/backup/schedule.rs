@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use super::jobs::Jobs;
 use super::{BackupError, Kind, LastResult, Limits, Paths, Settings};
 
 const STATE_NAME: &str = ".schedule.json";
-const DAY: i64 = 86_400;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -20,26 +22,38 @@ pub enum Auto {
     Weekly,
 }
 
-/// The latest time at or before `now` a backup was due: `hour`:00 UTC of today (daily) or
-/// of the latest Sunday (weekly).
-pub fn latest_slot(auto: Auto, hour: u8, now: i64) -> Option<i64> {
-    let today = now.div_euclid(DAY) * DAY + i64::from(hour.min(23)) * 3600;
-    let daily = if today <= now { today } else { today - DAY };
+/// The latest time at or before `now` a backup was due: `hour`:00 on the boat's clock
+/// (`tz`) of today (daily) or of the latest Sunday (weekly). An hour that a change to
+/// summer time skips is taken as the hour after it.
+pub fn latest_slot(auto: Auto, hour: u8, now: i64, tz: &TimeZone) -> Option<i64> {
+    let at = |day: Date| {
+        day.at(hour.min(23) as i8, 0, 0, 0)
+            .to_zoned_datetime(tz.clone())
+            .ok()
+            .map(|z| z.timestamp().as_second())
+    };
+    let today = Timestamp::from_second(now)
+        .ok()?
+        .to_zoned_datetime(tz.clone())
+        .date();
+    let day = match at(today)? {
+        slot if slot <= now => today,
+        _ => today.yesterday().ok()?,
+    };
     match auto {
         Auto::Off => None,
-        Auto::Daily => Some(daily),
+        Auto::Daily => at(day),
         Auto::Weekly => {
-            // 1970-01-01 was a Thursday: day 3 of the epoch was a Sunday.
-            let weekday = (daily.div_euclid(DAY) - 3).rem_euclid(7);
-            Some(daily - weekday * DAY)
+            let back = i64::from(day.weekday().to_sunday_zero_offset());
+            at(day.checked_sub(jiff::Span::new().days(back)).ok()?)
         }
     }
 }
 
 /// Whether a scheduled backup is due at `now`, given when the schedule last ran (or began
 /// counting: a new device has nothing worth a backup at its first start).
-pub fn due(settings: &Settings, last_run: i64, now: i64) -> bool {
-    latest_slot(settings.auto, settings.hour, now).is_some_and(|slot| last_run < slot)
+pub fn due(settings: &Settings, last_run: i64, now: i64, tz: &TimeZone) -> bool {
+    latest_slot(settings.auto, settings.hour, now, tz).is_some_and(|slot| last_run < slot)
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -47,13 +61,14 @@ struct ScheduleState {
     last_run: Option<i64>,
 }
 
-/// One look at the clock: makes the scheduled backup when one is due, records the result,
-/// and applies retention. `None` when nothing was due.
+/// One look at the clock (`now`, on the boat's clock in `tz`): makes the scheduled backup
+/// when one is due, records the result, and applies retention. `None` when nothing was due.
 pub fn tick(
     paths: &Paths,
     settings: &Settings,
     limits: &Limits,
     now: i64,
+    tz: &TimeZone,
 ) -> Option<Result<super::create::Created, BackupError>> {
     let file = paths.backup_dir.join(STATE_NAME);
     let state: ScheduleState = crate::state::load(&file, 0)
@@ -72,7 +87,7 @@ pub fn tick(
         save(now);
         return None;
     };
-    if !due(settings, last_run, now) {
+    if !due(settings, last_run, now, tz) {
         return None;
     }
     // Recorded before the attempt: a backup that fails is retried at the next slot, not at
@@ -102,7 +117,8 @@ pub async fn run(paths: Paths, limits: Limits, jobs: Arc<Jobs>) {
         let paths = paths.clone();
         let done = tokio::task::spawn_blocking(move || {
             let settings = Settings::load(&paths);
-            self::tick(&paths, &settings, &limits, crate::time::unix_now()).map(|r| r.map(|c| c.id))
+            let (now, tz) = (crate::time::unix_now(), crate::timezone::boat());
+            self::tick(&paths, &settings, &limits, now, &tz).map(|r| r.map(|c| c.id))
         })
         .await;
         match done {
@@ -118,7 +134,9 @@ pub async fn run(paths: Paths, limits: Limits, jobs: Arc<Jobs>) {
 mod tests {
     use super::*;
 
+    const DAY: i64 = 86_400;
     const NOV_29_2026: i64 = 1_795_910_400; // a Sunday, 00:00 UTC
+    const UTC: TimeZone = TimeZone::UTC;
 
     #[test]
     fn daily_is_due_once_per_day_after_the_hour() {
@@ -128,10 +146,10 @@ mod tests {
             hour: 3,
         };
         let at3 = NOV_29_2026 + 3 * 3600;
-        assert!(!due(&s, at3 - 3600, at3 - 1), "before today's 03:00");
-        assert!(due(&s, at3 - 3600, at3));
-        assert!(!due(&s, at3, at3 + 20 * 3600));
-        assert!(due(&s, at3, at3 + DAY));
+        assert!(!due(&s, at3 - 3600, at3 - 1, &UTC), "before today's 03:00");
+        assert!(due(&s, at3 - 3600, at3, &UTC));
+        assert!(!due(&s, at3, at3 + 20 * 3600, &UTC));
+        assert!(due(&s, at3, at3 + DAY, &UTC));
     }
 
     #[test]
@@ -142,22 +160,57 @@ mod tests {
             hour: 0,
         };
         assert_eq!(
-            latest_slot(Auto::Weekly, 0, NOV_29_2026 + 5),
+            latest_slot(Auto::Weekly, 0, NOV_29_2026 + 5, &UTC),
             Some(NOV_29_2026)
         );
         assert_eq!(
-            latest_slot(Auto::Weekly, 0, NOV_29_2026 + 6 * DAY),
+            latest_slot(Auto::Weekly, 0, NOV_29_2026 + 6 * DAY, &UTC),
             Some(NOV_29_2026)
         );
-        assert!(!due(&s, NOV_29_2026, NOV_29_2026 + 6 * DAY));
-        assert!(due(&s, NOV_29_2026, NOV_29_2026 + 7 * DAY));
+        assert!(!due(&s, NOV_29_2026, NOV_29_2026 + 6 * DAY, &UTC));
+        assert!(due(&s, NOV_29_2026, NOV_29_2026 + 7 * DAY, &UTC));
         assert!(!due(
             &Settings {
                 auto: Auto::Off,
                 ..s
             },
             0,
-            NOV_29_2026
+            NOV_29_2026,
+            &UTC
         ));
+    }
+
+    #[test]
+    fn the_hour_is_on_the_boats_clock_through_summer_time() {
+        // 03:00 in Auckland on Sunday 29 November 2026 (NZDT, +13) is 14:00 UTC on the 28th.
+        let auckland = TimeZone::get("Pacific/Auckland").unwrap();
+        let slot = NOV_29_2026 - 10 * 3600;
+        assert_eq!(
+            latest_slot(Auto::Daily, 3, NOV_29_2026, &auckland),
+            Some(slot)
+        );
+        assert_eq!(
+            latest_slot(Auto::Weekly, 3, NOV_29_2026, &auckland),
+            Some(slot)
+        );
+        assert_eq!(
+            latest_slot(Auto::Daily, 3, slot - 1, &auckland),
+            Some(slot - DAY)
+        );
+        // Berlin springs forward at 02:00 on 29 March 2026: a 02:00 backup runs at 03:00
+        // CEST (01:00 UTC), once.
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        let march_29 = 1_774_742_400; // 00:00 UTC
+        let s = Settings {
+            auto: Auto::Daily,
+            keep: 10,
+            hour: 2,
+        };
+        assert_eq!(
+            latest_slot(Auto::Daily, 2, march_29 + 3600, &berlin),
+            Some(march_29 + 3600)
+        );
+        assert!(due(&s, march_29 - 3600, march_29 + 3600, &berlin));
+        assert!(!due(&s, march_29 + 3600, march_29 + 20 * 3600, &berlin));
     }
 }

@@ -71,6 +71,8 @@ pub struct Healing {
     sources: Sources,
     /// One check at a time.
     checking: tokio::sync::Mutex<()>,
+    /// The state folder's write gate: a check waits while a restore swaps the folder.
+    writes: Arc<tokio::sync::RwLock<()>>,
     last_check_ms: std::sync::atomic::AtomicI64,
 }
 
@@ -97,6 +99,7 @@ impl Healing {
         boatlog: Option<crate::boatlog::Boatlog>,
         targets: Targets,
         sources: Sources,
+        writes: Arc<tokio::sync::RwLock<()>>,
     ) -> Healing {
         let (inbox, rx, wake) = Inbox::new();
         let switches: Switches = crate::state::load(&state_dir.join(SWITCHES), 0)
@@ -119,6 +122,7 @@ impl Healing {
             targets,
             sources,
             checking: Default::default(),
+            writes,
             last_check_ms: Default::default(),
         }
     }
@@ -237,6 +241,7 @@ impl Healing {
     /// One check: facts, findings, actions, records.
     pub async fn check(&self) -> Checked {
         let _one = self.checking.lock().await;
+        let _gate = self.writes.clone().read_owned().await;
         let rules = self.rules();
         let now_ms = crate::time::unix_now_ms();
         let events: Vec<Event> = {
@@ -495,7 +500,11 @@ impl Healing {
                 let free = after.first().map(|s| s.free_percent());
                 let summary = format!(
                     "{}; {} now has {}",
-                    cleaned.lines.join("; "),
+                    if cleaned.lines.is_empty() {
+                        "nothing the device may clean is on this partition".to_owned()
+                    } else {
+                        cleaned.lines.join("; ")
+                    },
                     f.subject,
                     free.map_or("unknown free space".into(), |p| format!("{p:.1} % free"))
                 );

@@ -38,6 +38,8 @@ pub struct AppState {
     pub n2k: crate::n2k::ingest::Shared,
     /// The self-healing rules, their record and the problems open now.
     pub healing: Arc<crate::healing::worker::Healing>,
+    /// The boat's time zone: the decision, its sources and the owner's override.
+    pub timezone: Arc<crate::timezone::worker::Timezone>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -115,6 +117,7 @@ impl AppState {
         };
         let engine = Arc::new(engine);
         let n2k = crate::n2k::ingest::Shared::default();
+        let writes: Arc<RwLock<()>> = Arc::default();
         let healing = {
             use crate::healing::{clean::Targets, rules::Rules, worker};
             // A rules file that cannot be used stops the start, as appliance.toml does: the
@@ -139,7 +142,24 @@ impl AppState {
                     bus_interface,
                     engine: Some(engine.clone()),
                 },
+                writes.clone(),
             ))
+        };
+        let timezone = {
+            use crate::timezone::worker::{Inputs, Timezone};
+            let (tz, p) = Timezone::load(
+                config.timezone.clone(),
+                Inputs {
+                    state_dir: config.state_dir.clone(),
+                    vessel: vessel.clone(),
+                    boatlog: Some(boatlog.clone()),
+                    writes: writes.clone(),
+                    clock_from_bus: config.n2k.replay.is_none(),
+                },
+                crate::time::unix_now_ms(),
+            );
+            problems.extend(p);
+            Arc::new(tz)
         };
         Ok(Arc::new(AppState {
             config,
@@ -148,7 +168,7 @@ impl AppState {
             health: Arc::default(),
             problems,
             backup_jobs: Arc::default(),
-            writes: Arc::default(),
+            writes,
             hosts,
             boatlog,
             exports,
@@ -156,6 +176,7 @@ impl AppState {
             engine,
             n2k,
             healing,
+            timezone,
         }))
     }
 

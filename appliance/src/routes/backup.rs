@@ -340,6 +340,7 @@ async fn restore(
             Ok((l, _)) => *state.licence.blocking_lock() = l,
             Err(e) => log::error!("the restored licence could not be read: {e}"),
         }
+        state.timezone.reload(crate::time::unix_now_ms());
         let keep = Settings::load(&home).keep;
         if let Err(e) = backup::retain(&home, keep, &limits, now) {
             log::warn!("backup retention: {e}");

@@ -9,6 +9,7 @@ pub mod health;
 pub mod licence;
 pub mod session;
 pub mod signalk;
+pub mod timezone;
 pub mod version;
 
 use axum::Router;
@@ -27,4 +28,5 @@ pub fn router(max_audio_bytes: u64) -> Router<Shared> {
         .merge(healing::routes())
         .merge(engine::routes())
         .merge(signalk::routes())
+        .merge(timezone::routes())
 }

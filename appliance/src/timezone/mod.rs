@@ -1,13 +1,48 @@
-//! The boat's time zone: what local times are shown and exported in. Times are kept in
-//! UTC everywhere; this turns them into the boat's wall-clock time.
+//! The boat's time zone: which zone the boat is in (from its position, the internet or
+//! the owner), kept and applied to the system, and what local times are shown, exported
+//! and scheduled in. Times are kept in UTC everywhere; this turns them into the boat's
+//! wall-clock time.
+
+pub mod cli;
+pub mod clock;
+pub mod decide;
+pub mod geolocate;
+pub mod keep;
+pub mod locate;
+pub mod worker;
+
+use std::sync::{PoisonError, RwLock};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-/// The zone the system clock is set to (`/etc/localtime`, or `TZ`); UTC when neither
-/// names a zone the tz database knows.
+/// The zone the device decided, once a source or the owner has (the worker sets it).
+static DECIDED: RwLock<Option<TimeZone>> = RwLock::new(None);
+
+/// The boat's zone: the one the device decided ([`worker`]); before that, the zone the
+/// system clock is set to (`/etc/localtime`, or `TZ`); UTC when neither names a zone the
+/// tz database knows.
 pub fn boat() -> TimeZone {
+    if let Some(tz) = DECIDED
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+    {
+        return tz.clone();
+    }
     TimeZone::try_system().unwrap_or(TimeZone::UTC)
+}
+
+/// Makes `tz` the boat's zone for the whole process; `None`: the system's.
+pub(crate) fn set_boat(tz: Option<TimeZone>) {
+    *DECIDED.write().unwrap_or_else(PoisonError::into_inner) = tz;
+}
+
+/// `+HH:MM` or `-HH:MM` for an offset from UTC in seconds.
+pub fn offset_text(secs: i32) -> String {
+    let sign = if secs < 0 { '-' } else { '+' };
+    let abs = secs.unsigned_abs();
+    format!("{sign}{:02}:{:02}", abs / 3600, abs / 60 % 60)
 }
 
 /// The zone's name for people and files: its IANA name, or `UTC`.
@@ -28,12 +63,9 @@ pub struct Local {
 pub fn local(ms: i64, tz: &TimeZone) -> Local {
     let ts = Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH);
     let zdt = ts.to_zoned_datetime(tz.clone());
-    let secs = zdt.offset().seconds();
-    let sign = if secs < 0 { '-' } else { '+' };
-    let abs = secs.unsigned_abs();
     Local {
         time: zdt.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-        offset: format!("{sign}{:02}:{:02}", abs / 3600, abs / 60 % 60),
+        offset: offset_text(zdt.offset().seconds()),
     }
 }
 
