@@ -39,6 +39,9 @@ pub struct Config {
     pub timezone: TimezoneConfig,
 }
 
+/// The self-healing rules file on the device.
+pub const HEALING_RULES_PATH: &str = "/etc/d3kos/healing.toml";
+
 /// `[healing]`: where the self-healing rules are, and where the machine is read from.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -52,7 +55,7 @@ pub struct HealingConfig {
 impl Default for HealingConfig {
     fn default() -> Self {
         HealingConfig {
-            rules: PathBuf::from(crate::healing::rules::DEFAULT_PATH),
+            rules: PathBuf::from(HEALING_RULES_PATH),
             probe_root: PathBuf::from("/"),
         }
     }

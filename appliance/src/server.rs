@@ -76,7 +76,13 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
     tokio::spawn(crate::engine::worker::run(
         state.engine.clone(),
         state.writes.clone(),
-        Some(state.healing.inbox.clone()),
+        {
+            // Engine events reach the healing rules.
+            let inbox = state.healing.inbox.clone();
+            move |e: &crate::engine::worker::Event| {
+                inbox.send(crate::healing::Event::Engine(e.clone()))
+            }
+        },
     ));
     tokio::spawn(crate::healing::worker::run(state.healing.clone()));
     tokio::spawn(crate::timezone::worker::run(state.timezone.clone()));

@@ -1,5 +1,9 @@
 //! Calendar arithmetic in UTC: SOURCE_DATE_EPOCH for the builder's artifacts, timestamps for the daemon's answers.
 
+/// 2024-01-01T00:00:00Z in milliseconds: before any d3kOS existed. A clock before it was
+/// never set (the device has no real-time clock).
+pub const UNSET_CLOCK_BEFORE: i64 = 1_704_067_200_000;
+
 /// Seconds since 1970-01-01 UTC by the system clock (0 if the clock is before it).
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()

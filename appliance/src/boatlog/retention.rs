@@ -15,8 +15,7 @@ use rusqlite::params;
 
 use super::{Boatlog, BoatlogError};
 
-/// 2024-01-01T00:00:00Z in milliseconds: before any d3kOS existed.
-pub const UNSET_CLOCK_BEFORE: i64 = 1_704_067_200_000;
+pub use crate::time::UNSET_CLOCK_BEFORE;
 
 /// How far a reference may run ahead of the time that passed.
 const SLACK_MS: i64 = 3_600_000;

@@ -548,7 +548,7 @@ fn describe(
 pub async fn run(
     engine: Arc<Engine>,
     writes: Arc<tokio::sync::RwLock<()>>,
-    healing: Option<crate::healing::Inbox>,
+    on_event: impl Fn(&Event) + Send + 'static,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -561,9 +561,7 @@ pub async fn run(
                 Some(l) if l >= Level::Warning => log::warn!("engine: {}", e.message),
                 _ => log::info!("engine: {}", e.message),
             }
-            if let Some(inbox) = &healing {
-                inbox.send(crate::healing::Event::Engine(e.clone()));
-            }
+            on_event(e);
         }
         if events.is_empty() && samples.is_empty() {
             continue;

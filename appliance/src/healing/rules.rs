@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-pub const DEFAULT_PATH: &str = "/etc/d3kos/healing.toml";
-
 /// What a rule may do about what it sees. Engine problems are only ever reported: the
 /// device never "fixes" an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -152,7 +152,10 @@ impl AppState {
                 Inputs {
                     state_dir: config.state_dir.clone(),
                     vessel: vessel.clone(),
-                    boatlog: Some(boatlog.clone()),
+                    note: Some({
+                        let log = boatlog.clone();
+                        Arc::new(move |at, text| log.auto(at, text))
+                    }),
                     writes: writes.clone(),
                     clock_from_bus: config.n2k.replay.is_none(),
                 },

@@ -13,7 +13,7 @@
 //!   a little off is systemd-timesyncd's business, not the bus's);
 //! - and systemd-timesyncd has not synchronised the clock (checked by the worker).
 
-use crate::boatlog::retention::UNSET_CLOCK_BEFORE;
+use crate::time::UNSET_CLOCK_BEFORE;
 
 /// How old a reading may be.
 pub const MAX_AGE_MS: i64 = 10_000;

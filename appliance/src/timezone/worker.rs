@@ -14,7 +14,6 @@ use super::clock::{self, Reading};
 use super::decide::{Answer, Decider, Decision, Hysteresis, Pending, Source};
 use super::keep::{self, Kept, Override};
 use super::locate::{self, Position};
-use crate::boatlog::Boatlog;
 use crate::config::TimezoneConfig;
 use crate::signalk::Model;
 use crate::state::StateError;
@@ -31,7 +30,7 @@ pub struct Timezone {
     config: TimezoneConfig,
     state_dir: PathBuf,
     vessel: Arc<Model>,
-    boatlog: Option<Boatlog>,
+    note: Option<Note>,
     writes: Arc<tokio::sync::RwLock<()>>,
     /// The clock is set only from a live bus: a replayed capture's times are not now.
     clock_from_bus: bool,
@@ -59,11 +58,15 @@ pub struct Status {
     pub pending: Option<Pending>,
 }
 
+/// Writes one boat log `auto` entry: when, and what.
+pub type Note = Arc<dyn Fn(i64, String) + Send + Sync>;
+
 /// What the worker is given besides the configuration.
 pub struct Inputs {
     pub state_dir: PathBuf,
     pub vessel: Arc<Model>,
-    pub boatlog: Option<Boatlog>,
+    /// Writes a boat log `auto` entry (at, text): the clock set is logged there.
+    pub note: Option<Note>,
     pub writes: Arc<tokio::sync::RwLock<()>>,
     pub clock_from_bus: bool,
 }
@@ -99,7 +102,7 @@ impl Timezone {
             config,
             state_dir: inputs.state_dir,
             vessel: inputs.vessel,
-            boatlog: inputs.boatlog,
+            note: inputs.note,
             writes: inputs.writes,
             clock_from_bus: inputs.clock_from_bus,
             started_ms: now_ms,
@@ -489,11 +492,11 @@ async fn watch_clock(tz: &Timezone, w: &mut ClockWatch) {
             w.done = true;
             let text = format!("Clock set from NMEA 2000 time ({from}): it had been {off}.");
             log::info!("clock: {text}");
-            if let Some(log) = tz.boatlog.clone() {
+            if let Some(note) = tz.note.clone() {
                 let gate = tz.writes.clone().read_owned().await;
                 let written = tokio::task::spawn_blocking(move || {
                     let _gate = gate;
-                    log.auto(crate::time::unix_now_ms(), text);
+                    note(crate::time::unix_now_ms(), text);
                 })
                 .await;
                 if let Err(e) = written {
@@ -532,7 +535,7 @@ mod tests {
             Inputs {
                 state_dir: dir.to_owned(),
                 vessel: Arc::new(Model::new("0f0e")),
-                boatlog: None,
+                note: None,
                 writes: Arc::default(),
                 clock_from_bus: false,
             },
