@@ -582,3 +582,43 @@ fn a_remote_diagnosis_is_asked_never_waited_for_and_its_answer_recorded() {
         "The fan is likely blocked: check the enclosure's vents."
     );
 }
+
+/// Regression: a missing CAN interface (no HAT) was "restarted" through a root unit that
+/// failed and left the system degraded; it is escalated to the owner instead.
+#[test]
+fn a_missing_can_interface_is_escalated_not_restarted() {
+    let dev = device_with_rules(
+        "[rules.unit_failed]\nunits = []\n[rules.disk_space]\nmounts = []\n",
+        "[n2k]\ninterface = \"d3kosnone0\"\n",
+    );
+    let d = dev.start();
+    let cookie = create_owner(&dev, &d);
+    let mut last = Value::Null;
+    eventually("the bus rule escalates", Duration::from_secs(15), || {
+        last = assert_ok(&write(
+            &d,
+            "POST",
+            "/healing/check",
+            Some(&cookie),
+            &json!({}),
+        ));
+        last["open"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["rule"] == "can_bus" && o["state"] == "escalated")
+    });
+    let h = assert_ok(&get(&d, "/healing/history?rule=can_bus"));
+    let recs = h["records"].as_array().unwrap();
+    assert!(
+        recs.iter().all(|r| r["action"].is_null()),
+        "nothing was run: {recs:?}"
+    );
+    assert!(
+        recs[0]["result"]
+            .as_str()
+            .unwrap()
+            .contains("there is no d3kosnone0 to bring down and up"),
+        "{recs:?}"
+    );
+}

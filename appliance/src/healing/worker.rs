@@ -461,6 +461,22 @@ impl Healing {
                     return Taken::Escalated;
                 }
                 let iface = &f.subject;
+                // An interface that is not there (no HAT, or its overlay not loaded) does not
+                // come back by being brought down and up: the owner has to look.
+                if !std::path::Path::new("/sys/class/net").join(iface).exists() {
+                    self.record(
+                        rec(
+                            None,
+                            format!(
+                                "there is no {iface} to bring down and up: is the CAN HAT fitted \
+                                 and its overlay enabled?"
+                            ),
+                            Outcome::Escalated,
+                        ),
+                        out,
+                    );
+                    return Taken::Escalated;
+                }
                 let unit = format!("d3kos-can-restart@{iface}.service");
                 let r =
                     crate::systemd::job(crate::systemd::Job::Start, &unit, Duration::from_secs(30))
