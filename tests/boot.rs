@@ -162,15 +162,29 @@ fn boot_again(arch: &str, disk: &Path, work: &Path, accel: Accel, extra: &str) -
     Booted { guest, ready }
 }
 
+/// The first system slot of `disk`, where the test-only files are planted.
+fn system_a(image: &Path, disk: &Path) -> Partition {
+    let plan = plan_of(image);
+    let n = planned(&plan, "system-a")["number"].as_u64().unwrap() as u32;
+    let (_, parts) = sfdisk(disk);
+    parts.iter().find(|p| p.number == n).unwrap().clone()
+}
+
+/// Runs the debugfs command file `cmds` on `part` of `disk`, read-write.
+fn debugfs_write(disk: &Path, part: &Partition, cmds: &Path) {
+    run(Command::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(cmds)
+        .arg(fs_at(disk, part)));
+}
+
 /// A test-only unit on the first boot's system partition that plays a capture onto a
 /// virtual CAN interface with can-utils' `canplayer`, round and round, and the daemon
 /// told to read that interface: the live SocketCAN path, as on a boat with a PiCAN-M.
 /// Started by `systemd.wants=` on the kernel command line, so the image is unchanged.
 fn plant_bus_replay(image: &Path, disk: &Path, work: &Path) {
-    let plan = plan_of(image);
-    let n = planned(&plan, "system-a")["number"].as_u64().unwrap() as u32;
-    let (_, parts) = sfdisk(disk);
-    let system = parts.iter().find(|p| p.number == n).unwrap().clone();
+    let system = system_a(image, disk);
     let config =
         String::from_utf8(debugfs_cat(disk, &system, "/etc/d3kos/appliance.toml")).unwrap();
     let local_config = work.join("appliance.toml");
@@ -202,11 +216,7 @@ fn plant_bus_replay(image: &Path, disk: &Path, work: &Path) {
         ),
     )
     .unwrap();
-    run(Command::new("debugfs")
-        .arg("-w")
-        .arg("-f")
-        .arg(&cmds)
-        .arg(fs_at(disk, &system)));
+    debugfs_write(disk, &system, &cmds);
 }
 
 /// Test-only healing rules on the first boot's system partition, and a unit that fails
@@ -215,10 +225,7 @@ fn plant_bus_replay(image: &Path, disk: &Path, work: &Path) {
 /// free-space rule is pointed at `/` with a threshold it cannot meet, so it runs the
 /// root-run cleaning unit (journal and apt's cache) and escalates without touching /data.
 fn plant_healing(image: &Path, disk: &Path, work: &Path) {
-    let plan = plan_of(image);
-    let n = planned(&plan, "system-a")["number"].as_u64().unwrap() as u32;
-    let (_, parts) = sfdisk(disk);
-    let system = parts.iter().find(|p| p.number == n).unwrap().clone();
+    let system = system_a(image, disk);
     let rules = work.join("healing.toml");
     std::fs::write(
         &rules,
@@ -245,11 +252,7 @@ fn plant_healing(image: &Path, disk: &Path, work: &Path) {
         ),
     )
     .unwrap();
-    run(Command::new("debugfs")
-        .arg("-w")
-        .arg("-f")
-        .arg(&cmds)
-        .arg(fs_at(disk, &system)));
+    debugfs_write(disk, &system, &cmds);
 }
 
 /// The test-only units planted on the first boot, whose failures are the point.
@@ -405,10 +408,7 @@ fn timezone_inside(guest: &Guest, jar: &Path) -> String {
 /// A test-only unit for the second boot that prints what timedated says the zone is,
 /// once the appliance has started (it re-applies the kept zone at start).
 fn plant_timedate_probe(image: &Path, disk: &Path, work: &Path) {
-    let plan = plan_of(image);
-    let n = planned(&plan, "system-a")["number"].as_u64().unwrap() as u32;
-    let (_, parts) = sfdisk(disk);
-    let system = parts.iter().find(|p| p.number == n).unwrap().clone();
+    let system = system_a(image, disk);
     let unit = work.join("d3kos-test-timedate.service");
     std::fs::write(
         &unit,
@@ -429,11 +429,7 @@ fn plant_timedate_probe(image: &Path, disk: &Path, work: &Path) {
         ),
     )
     .unwrap();
-    run(Command::new("debugfs")
-        .arg("-w")
-        .arg("-f")
-        .arg(&cmds)
-        .arg(fs_at(disk, &system)));
+    debugfs_write(disk, &system, &cmds);
 }
 
 /// Inside the booted image: the capture canplayer plays onto vcan0 reaches the daemon
