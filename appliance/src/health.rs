@@ -23,6 +23,9 @@ pub struct Snapshot {
     /// The daemon itself: what it holds and the bounds it runs within.
     pub daemon: Option<Daemon>,
     pub sampled_at: String,
+    /// When `services` and `system` were asked of systemd.
+    #[serde(skip)]
+    pub systemd_asked: Option<tokio::time::Instant>,
 }
 
 /// The daemon's own use of the machine and the limits its service sets (`LimitNOFILE`,
@@ -276,22 +279,79 @@ impl Probe {
             problems: Vec::new(),
             daemon: Some(self.daemon()),
             sampled_at: crate::api::now_rfc3339(),
+            systemd_asked: None,
         }
     }
 }
 
-/// Samples the machine every two seconds into `out`; /api/health answers from the latest
+/// The latest sample, and whether clients are reading it.
+#[derive(Debug)]
+pub struct Latest {
+    snap: tokio::sync::watch::Sender<Snapshot>,
+    /// Set by a read, taken by the sampler.
+    read: std::sync::atomic::AtomicBool,
+    /// A read found the services' states stale and waits for a fresh round.
+    wanted: tokio::sync::Notify,
+}
+
+impl Default for Latest {
+    fn default() -> Latest {
+        Latest {
+            snap: tokio::sync::watch::Sender::new(Snapshot::default()),
+            read: Default::default(),
+            wanted: Default::default(),
+        }
+    }
+}
+
+impl Latest {
+    /// The latest sample. Reading keeps the sampler asking systemd every round; a read
+    /// after a quiet spell waits for one fresh round (at most `FRESH_WAIT`), so no answer
+    /// holds services' states older than a round.
+    pub async fn read(&self) -> Snapshot {
+        use std::sync::atomic::Ordering;
+        let mut rx = self.snap.subscribe();
+        let stale = !self.read.swap(true, Ordering::Relaxed)
+            && rx
+                .borrow_and_update()
+                .systemd_asked
+                .is_none_or(|at| at.elapsed() > 2 * EVERY);
+        if stale {
+            self.wanted.notify_one();
+            let _ = tokio::time::timeout(FRESH_WAIT, rx.changed()).await;
+        }
+        rx.borrow().clone()
+    }
+}
+
+/// How often the kernel's figures are read.
+const EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often systemd is asked when nobody is reading: each question is a `systemctl`
+/// process (three a round, a few milliseconds of a Pi's core each), so the services'
+/// states are refreshed every round only while a client reads them.
+const SYSTEMD_UNWATCHED: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long after a read the sampler still counts someone as looking.
+const WATCHED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest a read waits for a fresh round (systemctl itself is given 3 s).
+const FRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Samples the machine into `out` every two seconds; /api/health answers from the latest
 /// sample, so a busy client cannot make the device spawn processes.
 pub async fn sample(
-    out: std::sync::Arc<tokio::sync::RwLock<Snapshot>>,
+    out: std::sync::Arc<Latest>,
     units: Vec<String>,
     problems: Vec<String>,
     n2k: crate::n2k::ingest::Shared,
 ) {
+    use tokio::time::Instant;
     let mut probe = Probe::new("/");
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    let mut tick = tokio::time::interval(EVERY);
+    let mut watched_until = Instant::now();
     loop {
-        tick.tick().await;
+        let asked_now = tokio::select! {
+            _ = tick.tick() => false,
+            () = out.wanted.notified() => true,
+        };
         let Ok((mut snap, probe_back)) = tokio::task::spawn_blocking(move || {
             let s = probe.sample();
             (s, probe)
@@ -302,8 +362,21 @@ pub async fn sample(
             return;
         };
         probe = probe_back;
-        snap.services = crate::systemd::unit_states(&units).await;
-        snap.system = crate::systemd::system_state().await;
+        let now = Instant::now();
+        if out.read.swap(false, std::sync::atomic::Ordering::Relaxed) || asked_now {
+            watched_until = now + WATCHED_FOR;
+        }
+        let last = out.snap.borrow().systemd_asked;
+        if now < watched_until || last.is_none_or(|at| now - at >= SYSTEMD_UNWATCHED) {
+            snap.services = crate::systemd::unit_states(&units).await;
+            snap.system = crate::systemd::system_state().await;
+            snap.systemd_asked = Some(now);
+        } else {
+            let last = out.snap.borrow();
+            snap.services = last.services.clone();
+            snap.system = last.system.clone();
+            snap.systemd_asked = last.systemd_asked;
+        }
         snap.problems = problems.clone();
         let bus = n2k.lock().expect("n2k status").clone();
         if let Some(why) = bus.down_reason.filter(|_| !bus.up) {
@@ -312,7 +385,7 @@ pub async fn sample(
                 crate::n2k::ingest::RETRY.as_secs()
             ));
         }
-        *out.write().await = snap;
+        out.snap.send_replace(snap);
     }
 }
 
@@ -409,5 +482,33 @@ mod tests {
                 && s.uptime_seconds.is_none()
         );
         assert!(s.disks.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_read_after_a_quiet_spell_waits_for_fresh_service_states() {
+        let latest = std::sync::Arc::new(Latest::default());
+        // The services were last asked a minute ago.
+        let old = tokio::time::Instant::now() - std::time::Duration::from_secs(60);
+        latest.snap.send_modify(|s| s.systemd_asked = Some(old));
+        // A sampler that answers a wanted round.
+        let sampler = {
+            let latest = latest.clone();
+            tokio::spawn(async move {
+                latest.wanted.notified().await;
+                latest.snap.send_modify(|s| {
+                    s.systemd_asked = Some(tokio::time::Instant::now());
+                    s.sampled_at = "fresh".into();
+                });
+            })
+        };
+        let s = latest.read().await;
+        assert_eq!(s.sampled_at, "fresh");
+        sampler.await.unwrap();
+        // Read again at once: fresh enough, answered without waiting, and the sampler is
+        // told someone is looking.
+        let again =
+            tokio::time::timeout(std::time::Duration::from_millis(100), latest.read()).await;
+        assert_eq!(again.unwrap().sampled_at, "fresh");
+        assert!(latest.read.load(std::sync::atomic::Ordering::Relaxed));
     }
 }

@@ -13,14 +13,13 @@ use crate::backup::jobs::Jobs;
 use crate::boatlog::Boatlog;
 use crate::config::Config;
 use crate::export::worker::Exports;
-use crate::health::Snapshot;
 use crate::licence::Licence;
 
 pub struct AppState {
     pub config: Config,
     pub licence: Mutex<Licence>,
     pub auth: Auth,
-    pub health: Arc<RwLock<Snapshot>>,
+    pub health: Arc<crate::health::Latest>,
     pub problems: Vec<String>,
     pub backup_jobs: Arc<Jobs>,
     /// Held shared by each write to the state folder, exclusively by a restore. Signing

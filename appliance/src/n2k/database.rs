@@ -386,10 +386,13 @@ impl Database {
         raw.pgns.extend(extra);
         raw.pgns.sort_by_key(|p| p.pgn);
         for p in &mut raw.pgns {
+            // Read without a length, the lists grew by doubling: up to half of them spare.
+            p.fields.shrink_to_fit();
             for f in &mut p.fields {
                 f.prepare();
             }
         }
+        raw.pgns.shrink_to_fit();
         let mut by_pgn: HashMap<u32, Vec<usize>> = HashMap::new();
         for (i, p) in raw.pgns.iter().enumerate() {
             by_pgn.entry(p.pgn).or_default().push(i);

@@ -32,6 +32,13 @@ impl SourceError {
     }
 }
 
+/// How long frames gather before ingest wakes for them. The kernel queues a bus's frames
+/// (each with its arrival time) and a replay knows its own, so waking once per batch
+/// loses nothing: a saturated 250 kbit/s bus (about 1,800 frames/s) wakes the daemon 50
+/// times a second instead of once a frame, and a value reaches the model at most this
+/// late, far inside the dashboard's 1 Hz and the engine alarm's 2 s.
+pub const BATCH: Duration = Duration::from_millis(20);
+
 /// A stream of records: frames from a bus, or whole messages from a capture.
 pub trait FrameSource: Send {
     /// The next record; `Ok(None)` at the end of a capture (a bus never ends).
@@ -77,6 +84,9 @@ impl Live {
             // Error frames tell a bus-off apart from a quiet bus.
             s.set_error_filter_accept_all()
                 .map_err(|e| self.down(format!("cannot ask for error frames: {e}")))?;
+            // Frames read in batches keep the time they arrived, not the time they were read.
+            s.set_recv_timestamp(true)
+                .map_err(|e| self.down(format!("cannot ask for arrival times: {e}")))?;
             self.socket = Some(s);
         }
         Ok(self.socket.as_ref().expect("opened above"))
@@ -90,15 +100,28 @@ fn libc_enodev() -> i32 {
 
 impl FrameSource for Live {
     async fn next(&mut self) -> Result<Option<Record>, SourceError> {
+        use futures_util::FutureExt;
         use socketcan::{CanError, CanFrame, EmbeddedFrame, Frame as _};
-        let read = self.open()?.read_frame().await;
-        let frame = match read {
+        // A frame already queued is read at once; an empty queue is left to fill for a
+        // batch before the task waits on the socket again.
+        let queued = self.open()?.read_frame_with_timestamps().now_or_never();
+        let read = match queued {
+            Some(read) => read,
+            None => {
+                tokio::time::sleep(BATCH).await;
+                self.open()?.read_frame_with_timestamps().await
+            }
+        };
+        let (frame, stamps) = match read {
             Ok(f) => f,
             Err(e) => return Err(self.down(format!("read failed: {e}"))),
         };
+        let at_ms = stamps
+            .socket
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or_else(capture::wall_ms, |d| d.as_millis() as i64);
         match frame {
             CanFrame::Data(f) if f.is_extended() => {
-                let at_ms = capture::wall_ms();
                 let frame =
                     Frame::new(at_ms, f.raw_id(), f.data()).ok_or(SourceError::Foreign {
                         iface: self.iface.clone(),
@@ -143,7 +166,8 @@ enum Input {
 type Lines = capture::Reader<Box<dyn std::io::BufRead + Send>>;
 
 /// A capture file replayed: at the pace its timestamps say (moved to now, as if seen
-/// today), or as fast as it can be read; once, or round and round.
+/// today) and released in batches as a bus's frames are, or as fast as it can be read;
+/// once, or round and round.
 pub struct Replay {
     label: String,
     input: Input,
@@ -251,7 +275,8 @@ impl FrameSource for Replay {
                 *at += shift;
                 let wait = *at - now;
                 if wait > 0 {
-                    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                    // Records due within the batch after this one come without waiting.
+                    tokio::time::sleep(Duration::from_millis(wait as u64) + BATCH).await;
                 }
             }
             return Ok(Some(record));

@@ -13,5 +13,5 @@ pub fn routes() -> Router<Shared> {
 }
 
 async fn health(State(s): State<Shared>, _reader: Reader) -> Result<Data<Snapshot>, ApiError> {
-    Ok(Data(s.health.read().await.clone()))
+    Ok(Data(s.health.read().await))
 }

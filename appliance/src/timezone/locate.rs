@@ -97,6 +97,11 @@ pub fn zone_at(p: Position) -> Located {
             p.longitude
         );
     }
+    nautical_at(p)
+}
+
+/// The nautical zone at `p`, as if at sea (UTC where the tz database lacks it).
+pub fn nautical_at(p: Position) -> Located {
     let sea = nautical(p.longitude);
     Located {
         zone: if known(&sea) { sea } else { "UTC".into() },

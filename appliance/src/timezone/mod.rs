@@ -9,6 +9,7 @@ pub mod decide;
 pub mod geolocate;
 pub mod keep;
 pub mod locate;
+pub mod lookup;
 pub mod worker;
 
 use std::sync::{PoisonError, RwLock};

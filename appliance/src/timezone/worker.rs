@@ -315,6 +315,7 @@ pub async fn run(tz: Arc<Timezone>) {
     let mut lookup: Option<tokio::task::JoinHandle<()>> = None;
     let mut asked: Option<Instant> = None;
     let mut clock = ClockWatch::default();
+    let mut lookups = super::lookup::Lookups::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -324,7 +325,7 @@ pub async fn run(tz: Arc<Timezone>) {
         match tz.fix(now) {
             Some(p) => {
                 let answer = Answer {
-                    zone: locate::zone_at(p).zone,
+                    zone: lookups.zone_at(p).await.zone,
                     source: Source::Gps,
                     at_ms: now,
                     position: Some(p),
