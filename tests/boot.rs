@@ -3,12 +3,17 @@
 //! outside (the appliance's API, the console) and afterwards with sfdisk, e2fsck and debugfs.
 //! The rpi4 image is built twice from one base and checked by `d3kos-build verify`, and its
 //! PiCAN-M overlay is applied with fdtoverlay to the DTBs Debian's kernel ships in it.
+//! The amd64 card carries a Raspberry Pi Imager customisation, checked inside over SSH; the
+//! arm64 card is the image without one, which nobody can log in to.
 //!
-//! Needs root (mmdebstrap, the tool chroot), qemu-system and the network to Debian's archive
-//! on the first run; bases are cached (D3KOS_CACHE) for later runs.
+//! Needs root (mmdebstrap, the tool chroot), qemu-system, ssh and ssh-keygen, openssl (or
+//! mkpasswd) and the network to Debian's archive on the first run; bases are cached
+//! (D3KOS_CACHE) for later runs.
 
 #[path = "boot/mod.rs"]
 mod boot;
+#[path = "boot/imager.rs"]
+mod imager;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +25,7 @@ use boot::{
     Accel, Guest, autoboot_partition, boot_files, console_value, http, http_with, make_disk,
     make_usb_stick, strip_ansi,
 };
+use imager::Imager;
 use serde_json::{Value, json};
 use table::{Partition, sfdisk};
 
@@ -115,11 +121,20 @@ struct Booted {
 }
 
 /// Boots until the appliance answers, falling back along `accels`; the disk is made afresh
-/// from the image for each attempt of a first boot.
-fn boot_first(arch: &str, image: &Path, disk: &Path, work: &Path) -> Booted {
+/// from the image for each attempt of a first boot, with `imager`'s files on it if any.
+fn boot_first(
+    arch: &str,
+    image: &Path,
+    disk: &Path,
+    work: &Path,
+    imager: Option<&Imager>,
+) -> Booted {
     let mut errors = Vec::new();
     for (i, accel) in accels(arch).into_iter().enumerate() {
         make_disk(image, disk, 6 << 30);
+        if let Some(imager) = imager {
+            imager.plant(disk, &planned_partition(image, disk, "config"));
+        }
         plant_bus_replay(image, disk, work);
         plant_healing(image, disk, work);
         let mut files = boot_files(disk, work);
@@ -162,12 +177,21 @@ fn boot_again(arch: &str, disk: &Path, work: &Path, accel: Accel, extra: &str) -
     Booted { guest, ready }
 }
 
+/// The partition of `disk` that `image`'s plan calls `name`.
+fn planned_partition(image: &Path, disk: &Path, name: &str) -> Partition {
+    let plan = plan_of(image);
+    let n = planned(&plan, name)["number"].as_u64().unwrap() as u32;
+    let (_, parts) = sfdisk(disk);
+    parts
+        .iter()
+        .find(|p| p.number == n)
+        .unwrap_or_else(|| panic!("{name} ({n}) is not on {}", disk.display()))
+        .clone()
+}
+
 /// The first system slot of `disk`, where the test-only files are planted.
 fn system_a(image: &Path, disk: &Path) -> Partition {
-    let plan = plan_of(image);
-    let n = planned(&plan, "system-a")["number"].as_u64().unwrap() as u32;
-    let (_, parts) = sfdisk(disk);
-    parts.iter().find(|p| p.number == n).unwrap().clone()
+    planned_partition(image, disk, "system-a")
 }
 
 /// Runs the debugfs command file `cmds` on `part` of `disk`, read-write.
@@ -852,15 +876,22 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     };
     assert!(file.contains(expect), "file says: {file}");
 
-    // First boot: grows the card, makes identity, the appliance serves.
+    // First boot: grows the card, makes identity, the appliance serves. The amd64 card
+    // carries a Raspberry Pi Imager customisation; the arm64 card shows the image without.
     let disk = work.join("disk.raw");
-    let first = boot_first(arch, &image, &disk, work);
+    let imager = Imager::new(work);
+    let customised = (arch == "amd64").then_some(&imager);
+    let first = boot_first(arch, &image, &disk, work, customised);
     let accel = first.guest.accel.clone();
     eprintln!(
         "{board}: first boot ready in {:.1} s under {accel:?} (kernel {})",
         first.ready.as_secs_f64(),
         m["kernel"]
     );
+    match customised {
+        Some(imager) => imager.applied_inside(&first.guest),
+        None => imager::no_way_in(&first.guest, &imager.key),
+    }
     let console = first.guest.console();
     let code = console_value(&console, "owner setup code:")
         .and_then(|v| v.split_whitespace().next().map(str::to_owned))
@@ -910,6 +941,14 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     );
     stick_holds(&work.join("usb-stick.img"), &stick_backup, work);
     stick_holds_export(&work.join("usb-stick.img"), &stick_export, work);
+    match customised {
+        Some(imager) => imager.secrets_gone(&disk, &planned_partition(&image, &disk, "config")),
+        None => imager::shadow_locked(&String::from_utf8_lossy(&debugfs_cat(
+            &disk,
+            &planned_partition(&image, &disk, "system-a"),
+            "/etc/shadow",
+        ))),
+    }
 
     // From outside: the first-boot partitions exist where the plan says, the data
     // partition reaches the end of the card, their file systems are clean.
@@ -1005,6 +1044,9 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
         "the owner made on first boot signs in again: {body}"
     );
     assert_running(&second.guest, &jar2);
+    if let Some(imager) = customised {
+        imager.kept_inside(&second.guest);
+    }
     // The zone holds across the reboot: timedated and the appliance agree.
     let t = Instant::now();
     let said = loop {

@@ -1,7 +1,7 @@
 //! The boot test harness: boots a built image in QEMU the way the board's loader would, with
 //! the kernel, initramfs and command line read from the boot partition that the image's own
 //! autoboot.txt names (no mounts), the serial console in a log file, and the appliance's
-//! port forwarded to 127.0.0.1 only.
+//! port and SSH forwarded to 127.0.0.1 only.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -116,6 +116,8 @@ pub struct Guest {
     stderr: PathBuf,
     qmp: PathBuf,
     pub port: u16,
+    /// The host port forwarded to the guest's sshd.
+    pub ssh_port: u16,
     pub started: Instant,
     pub accel: Accel,
 }
@@ -146,6 +148,9 @@ impl Guest {
         let stderr = work.join(format!("qemu-{tag}.err"));
         let _ = std::fs::remove_file(&qmp);
         let port = free_port();
+        let ssh_port = std::iter::repeat_with(free_port)
+            .find(|&p| p != port)
+            .unwrap();
         let (program, machine, console) = match arch {
             "arm64" => ("qemu-system-aarch64", "virt", "ttyAMA0"),
             _ => ("qemu-system-x86_64", "q35", "ttyS0"),
@@ -183,7 +188,9 @@ impl Guest {
                 disk.display()
             ))
             .arg("-netdev")
-            .arg(format!("user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:80"))
+            .arg(format!(
+                "user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:80,hostfwd=tcp:127.0.0.1:{ssh_port}-:22"
+            ))
             .args(["-device", "qemu-xhci,id=xhci"]);
         if let Some(stick) = usb_stick {
             cmd.arg("-drive")
@@ -209,6 +216,7 @@ impl Guest {
             stderr,
             qmp,
             port,
+            ssh_port,
             started: Instant::now(),
             accel,
         }
@@ -398,6 +406,101 @@ pub fn http_with(
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n')?;
     Some((code.trim().parse().ok()?, body.to_owned()))
+}
+
+/// How an SSH login to the guest ended.
+pub enum Login {
+    /// In, and the command succeeded: its output.
+    Ran(String),
+    /// In, and the command failed: its exit status and stderr.
+    Failed(String),
+    /// sshd refused the login: the methods it still offered (`Permission denied (publickey).`).
+    Refused(Vec<String>),
+    /// No sshd to talk to yet (not started, or its host keys still being made).
+    NoAnswer(String),
+}
+
+/// Runs `cmd` as `user` over the forwarded SSH `port` with `key` alone (no agent, no
+/// configuration, no prompts, the host key not kept), with extra `-o` options.
+pub fn ssh(port: u16, key: &Path, user: &str, options: &[&str], cmd: &str) -> Login {
+    let mut command = Command::new("ssh");
+    command
+        .args(["-F", "/dev/null", "-p", &port.to_string(), "-i"])
+        .arg(key);
+    for option in [
+        "IdentitiesOnly=yes",
+        "StrictHostKeyChecking=no",
+        "UserKnownHostsFile=/dev/null",
+        "BatchMode=yes",
+        "ConnectTimeout=10",
+        "LogLevel=ERROR",
+    ]
+    .iter()
+    .chain(options)
+    {
+        command.args(["-o", option]);
+    }
+    let out = command
+        .arg(format!("{user}@127.0.0.1"))
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh runs (openssh-client)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        return Login::Ran(stdout);
+    }
+    // ssh's own failures exit 255; "Permission denied (LIST)." names what sshd still offers.
+    if out.status.code() == Some(255) {
+        match stderr
+            .split_once("Permission denied (")
+            .and_then(|(_, rest)| rest.split_once(')'))
+        {
+            Some((methods, _)) => Login::Refused(methods.split(',').map(str::to_owned).collect()),
+            None => Login::NoAnswer(stderr),
+        }
+    } else {
+        Login::Failed(format!("{}: {stdout}{stderr}", out.status))
+    }
+}
+
+/// [`ssh`] that must get in and succeed, waiting up to a minute for sshd (it may start a
+/// little after the appliance answers); the command's output.
+pub fn ssh_run(port: u16, key: &Path, user: &str, cmd: &str) -> String {
+    let t = Instant::now();
+    loop {
+        let why = match ssh(port, key, user, &[], cmd) {
+            Login::Ran(out) => return out,
+            Login::Failed(why) => panic!("`{cmd}` as {user} over SSH: {why}"),
+            Login::Refused(methods) => format!("refused; sshd offers {methods:?}"),
+            Login::NoAnswer(why) => why,
+        };
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no SSH login as {user} within a minute for `{cmd}`: {why}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// [`ssh`] that sshd must refuse, waiting up to a minute for sshd to answer; the methods
+/// it still offered.
+pub fn ssh_refused(port: u16, key: &Path, user: &str, options: &[&str]) -> Vec<String> {
+    let t = Instant::now();
+    loop {
+        match ssh(port, key, user, options, "true") {
+            Login::Refused(methods) => return methods,
+            Login::NoAnswer(why) => assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "no sshd answered within a minute: {why}"
+            ),
+            Login::Ran(_) | Login::Failed(_) => {
+                panic!("SSH as {user} with {options:?} got in")
+            }
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
 }
 
 /// Removes ANSI escape sequences (`ESC [ … letter`).

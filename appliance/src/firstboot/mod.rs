@@ -3,6 +3,7 @@
 
 pub mod grow;
 pub mod identity;
+pub mod imager;
 mod programs;
 
 use std::io::Write;
@@ -20,6 +21,10 @@ pub enum Command {
     /// Keep the machine id and the SSH host keys on the data partition, so they survive
     /// switching system slots; print them.
     Identity(identity::Args),
+    /// Apply the settings Raspberry Pi Imager wrote to the config partition (host name,
+    /// user, SSH, Wi-Fi, time zone, keyboard), once per customisation, to this system slot,
+    /// and take the secrets off the partition.
+    Imager(imager::Args),
 }
 
 pub fn run(command: &Command) -> Result<(), FirstbootError> {
@@ -27,6 +32,7 @@ pub fn run(command: &Command) -> Result<(), FirstbootError> {
     let done = match command {
         Command::Grow(a) => grow::run(a, &mut out),
         Command::Identity(a) => identity::run(a, &mut out),
+        Command::Imager(a) => imager::run(a, &mut out),
     };
     if let Err(e) = &done
         && let Some(advice) = e.advice()

@@ -131,3 +131,42 @@ pub fn ssh_keygen_fingerprint(key: &Path) -> Result<String, FirstbootError> {
     )
     .map(|s| s.trim().to_owned())
 }
+
+/// `useradd --prefix ROOT`: a user with its own group and home, in the `sudo` group (as
+/// Imager's user is on Raspberry Pi OS), with no password until [`usermod_password`].
+pub fn useradd(root: &Path, name: &str, shell: &str) -> Result<(), FirstbootError> {
+    run(
+        "useradd",
+        "install passwd",
+        &[
+            os("--prefix"),
+            os(root),
+            os("--create-home"),
+            os("--user-group"),
+            os("--groups"),
+            os("sudo"),
+            os("--shell"),
+            os(shell),
+            os("--"),
+            os(name),
+        ],
+    )
+    .map(drop)
+}
+
+/// `usermod --prefix ROOT --password HASH NAME`; no hash locks password login.
+pub fn usermod_password(root: &Path, name: &str, hash: Option<&str>) -> Result<(), FirstbootError> {
+    run(
+        "usermod",
+        "install passwd",
+        &[
+            os("--prefix"),
+            os(root),
+            os("--password"),
+            os(hash.unwrap_or("!")),
+            os("--"),
+            os(name),
+        ],
+    )
+    .map(drop)
+}

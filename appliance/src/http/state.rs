@@ -72,6 +72,14 @@ impl AppState {
         let (auth, p) = Auth::load(&config.state_dir, &config.setup_code_file, now)
             .context("while loading the accounts")?;
         problems.extend(p);
+        // What first boot could not apply of the owner's Raspberry Pi Imager settings.
+        if let Some(s) = crate::firstboot::imager::Summary::load(&config.data_dir) {
+            problems.extend(
+                s.problems
+                    .into_iter()
+                    .map(|p| format!("Raspberry Pi Imager settings: {p}")),
+            );
+        }
         for p in &problems {
             log::error!("{p}");
         }

@@ -1,0 +1,278 @@
+//! Raspberry Pi Imager's customisation in the boot test: its cloud-init files planted on the
+//! config partition, what they asked for checked inside over SSH, their secrets gone from
+//! the card afterwards; and, on a card without them, no way in.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::boot::{Guest, ssh_refused, ssh_run};
+use crate::table::Partition;
+use crate::{repo, run};
+
+/// What user-data and network-config ask for (tests/fixture/imager).
+const HOST: &str = "sailfish";
+const USER: &str = "skipper";
+const INSTANCE: &str = "rpi-imager-1764590000000";
+const PASSWORD: &str = "fair winds 42";
+const SALT: &str = "d3kosimager";
+/// The WPA PSK Imager derives from "Marina Guest" and "correct horse battery".
+const PSK: &str = "148e2b13b6bbcb955196d5610c8bf5ae5806768cc27b22c8626ff3fe5d2eacb1";
+const WPA: &str = "/etc/wpa_supplicant/wpa_supplicant-wlan0.conf";
+
+/// The files Imager 2.x writes onto the first FAT partition.
+const FILES: [&str; 4] = ["user-data", "network-config", "meta-data", "cmdline.txt"];
+
+/// The customisation as Imager would write it for this test: its files with the test's
+/// password hash and key filled in, and the key to log in with.
+pub struct Imager {
+    dir: PathBuf,
+    pub key: PathBuf,
+    hash: String,
+}
+
+/// `DISK@@OFFSET`: mtools' name for the FAT file system of partition `p`.
+fn fat_at(disk: &Path, p: &Partition) -> String {
+    format!("{}@@{}", disk.display(), p.start)
+}
+
+fn mtools(program: &str, disk: &Path, p: &Partition) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.arg("-i")
+        .arg(fat_at(disk, p))
+        .env("MTOOLS_SKIP_CHECK", "1");
+    cmd
+}
+
+/// The sha512crypt hash of `password`, as Imager puts in `passwd:`: from openssl, or from
+/// mkpasswd (Debian's whois) where openssl is missing. The fixed salt keeps it the same
+/// on every run.
+fn sha512crypt(password: &str, salt: &str) -> String {
+    let openssl = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", salt, password])
+        .output();
+    let out = match openssl {
+        Ok(out) if out.status.success() => String::from_utf8(out.stdout).unwrap(),
+        _ => run(Command::new("mkpasswd").args(["--method=sha-512", "--salt", salt, password])),
+    };
+    let hash = out.trim().to_owned();
+    assert!(
+        hash.starts_with(&format!("$6${salt}$")),
+        "not sha512crypt: {hash}"
+    );
+    hash
+}
+
+impl Imager {
+    /// Makes the test's ed25519 key and renders Imager's files into `work/imager`.
+    pub fn new(work: &Path) -> Imager {
+        let dir = work.join("imager");
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = work.join("id_ed25519");
+        run(Command::new("ssh-keygen")
+            .args(["-t", "ed25519", "-N", "", "-q"])
+            .args(["-C", "skipper@chart-table", "-f"])
+            .arg(&key));
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let hash = sha512crypt(PASSWORD, SALT);
+        let fixture = repo().join("tests/fixture/imager");
+        for name in FILES {
+            let text = std::fs::read_to_string(fixture.join(name)).unwrap();
+            let text = if name == "user-data" {
+                assert!(text.contains("@HASH@") && text.contains("@KEY@"), "{text}");
+                text.replace("@HASH@", &hash)
+                    .replace("@KEY@", public.trim())
+            } else {
+                text
+            };
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        Imager { dir, key, hash }
+    }
+
+    /// Writes the files onto the config partition of `disk`, as Imager does after writing
+    /// the image.
+    pub fn plant(&self, disk: &Path, config: &Partition) {
+        for name in FILES {
+            run(mtools("mcopy", disk, config)
+                .arg("-o")
+                .arg(self.dir.join(name))
+                .arg(format!("::/{name}")));
+        }
+    }
+
+    fn inside(&self, guest: &Guest, cmd: &str) -> String {
+        ssh_run(guest.ssh_port, &self.key, USER, cmd)
+    }
+
+    /// The hash `/etc/shadow` holds for the user, read through passwordless sudo.
+    fn shadow_hash(&self, guest: &Guest) -> String {
+        let line = self.inside(guest, &format!("sudo -n getent shadow {USER}"));
+        line.split(':').nth(1).unwrap_or_default().to_owned()
+    }
+
+    /// Inside the first boot: the host name, the user with its hash, key and passwordless
+    /// sudo, the Wi-Fi and the keyboard are applied; what d3kOS does not apply is listed in
+    /// the public summary; sshd offers no password login (`ssh_pwauth: false`).
+    pub fn applied_inside(&self, guest: &Guest) {
+        assert_eq!(self.inside(guest, "hostname").trim(), HOST);
+        let groups = self.inside(guest, "id -nG");
+        assert!(
+            groups.split_whitespace().any(|g| g == "sudo"),
+            "{USER} is not in sudo: {groups}"
+        );
+        assert_eq!(
+            self.shadow_hash(guest),
+            self.hash,
+            "the hash from user-data"
+        );
+
+        let text = self.inside(guest, "sudo -n cat /data/d3kos/imager/settings.json");
+        eprintln!("imager settings: {text}");
+        let settings: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("settings.json: {e}: {text}"));
+        assert_eq!(settings["instance_id"], INSTANCE, "{settings}");
+        assert_eq!(settings["hostname"], HOST, "{settings}");
+        assert_eq!(settings["user"], USER, "{settings}");
+        assert_eq!(settings["problems"], serde_json::json!([]), "{settings}");
+        // The first-boot units are ordered without a cycle systemd had to break.
+        let cycles = self.inside(
+            guest,
+            "sudo -n journalctl -b --no-pager | grep -c 'ordering cycle' || true",
+        );
+        assert_eq!(cycles.trim(), "0", "systemd broke an ordering cycle");
+        // mDNS: avahi announces the host name Imager gave.
+        let avahi = self.inside(
+            guest,
+            "sudo -n journalctl -b -u avahi-daemon --no-pager | grep 'Host name is' || true",
+        );
+        assert!(
+            avahi.contains(&format!("Host name is {HOST}.local")),
+            "avahi-daemon: {avahi}"
+        );
+        let ignored: Vec<&str> = settings["ignored"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no ignored list: {settings}"))
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for key in ["packages", "apt", "runcmd"] {
+            assert!(
+                ignored.iter().any(|i| i.contains(key)),
+                "{key} is not among the ignored: {ignored:?}"
+            );
+        }
+
+        assert_eq!(
+            self.inside(guest, &format!("sudo -n stat -c %a {WPA}"))
+                .trim(),
+            "600"
+        );
+        let wpa = self.inside(guest, &format!("sudo -n cat {WPA}"));
+        assert!(
+            // The SSID in hex, so any bytes are kept: "Marina Guest".
+            wpa.contains("ssid=4d6172696e61204775657374")
+                && wpa.lines().any(|l| l.trim() == format!("psk={PSK}")),
+            "{WPA}:\n{wpa}"
+        );
+        let keyboard = self.inside(guest, "cat /etc/default/keyboard");
+        assert!(
+            keyboard.contains("XKBLAYOUT=\"de\"") && keyboard.contains("XKBMODEL=\"pc105\""),
+            "/etc/default/keyboard:\n{keyboard}"
+        );
+
+        // Last: OpenSSH 9.8 and newer hold a failed login against its source address
+        // (PerSourcePenalties), and every login here comes from QEMU's one user-mode address.
+        let offered = ssh_refused(
+            guest.ssh_port,
+            &self.key,
+            USER,
+            &[
+                "PreferredAuthentications=password",
+                "PubkeyAuthentication=no",
+            ],
+        );
+        assert!(
+            !offered.iter().any(|m| m == "password"),
+            "sshd still offers password logins: {offered:?}"
+        );
+        eprintln!(
+            "imager customisation inside: host {HOST}, user {USER} (sudo), key login ok, \
+             password login refused (sshd offers {offered:?})"
+        );
+    }
+
+    /// After the first boot: the secrets are gone from the card's FAT partition, the rest
+    /// of Imager's files are still there.
+    pub fn secrets_gone(&self, disk: &Path, config: &Partition) {
+        let read = |name: &str| run(mtools("mtype", disk, config).arg(format!("::/{name}")));
+        for name in ["user-data", "network-config"] {
+            let text = read(name);
+            for key in ["passwd:", "password:"] {
+                assert!(
+                    !text.lines().any(|l| l.trim_start().starts_with(key)),
+                    "{name} still holds {key}:\n{text}"
+                );
+            }
+            for secret in [self.hash.as_str(), PSK] {
+                assert!(
+                    !text.contains(secret),
+                    "{name} still holds {secret}:\n{text}"
+                );
+            }
+        }
+        assert!(
+            read("user-data").contains(&format!("hostname: {HOST}")),
+            "{}",
+            read("user-data")
+        );
+        assert_eq!(
+            read("meta-data"),
+            std::fs::read_to_string(self.dir.join("meta-data")).unwrap(),
+            "meta-data changed"
+        );
+        eprintln!("imager files on the card: no password hash, no Wi-Fi key left");
+    }
+
+    /// Inside the second boot: the record re-applied the customisation, nothing twice.
+    pub fn kept_inside(&self, guest: &Guest) {
+        assert_eq!(self.inside(guest, "hostname").trim(), HOST);
+        assert_eq!(
+            self.inside(guest, &format!("grep -c ^{USER}: /etc/passwd"))
+                .trim(),
+            "1",
+            "{USER} in /etc/passwd once"
+        );
+        assert_eq!(self.shadow_hash(guest), self.hash, "the hash kept");
+        eprintln!("imager customisation kept: host {HOST}, user {USER}, key login ok");
+    }
+}
+
+/// Without customisation nobody gets in with the test's key.
+pub fn no_way_in(guest: &Guest, key: &Path) {
+    for user in [USER, "d3kos", "root"] {
+        let offered = ssh_refused(guest.ssh_port, key, user, &[]);
+        eprintln!("without customisation: SSH as {user} refused (sshd offers {offered:?})");
+    }
+}
+
+/// Without customisation no account has a usable password: every password field of
+/// `/etc/shadow` is `*` or starts with `!` (locked).
+pub fn shadow_locked(shadow: &str) {
+    let mut accounts = Vec::new();
+    for line in shadow.lines().filter(|l| !l.trim().is_empty()) {
+        let mut fields = line.split(':');
+        let (name, password) = (fields.next().unwrap(), fields.next().unwrap_or(""));
+        assert!(
+            password == "*" || password.starts_with('!'),
+            "{name} has a usable password (or none): {password:?}"
+        );
+        accounts.push(name);
+    }
+    assert!(!accounts.is_empty(), "/etc/shadow is empty");
+    eprintln!(
+        "without customisation: no usable password in /etc/shadow for {}",
+        accounts.join(", ")
+    );
+}
