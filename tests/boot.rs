@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use boot::{
     Accel, Guest, autoboot_partition, boot_files, console_value, http, http_with, make_disk,
-    make_usb_stick, strip_ansi,
+    make_usb_stick, pi_boot_files, strip_ansi,
 };
 use imager::Imager;
 use serde_json::{Value, json};
@@ -175,6 +175,66 @@ fn boot_again(arch: &str, disk: &Path, work: &Path, accel: Accel, extra: &str) -
         .wait_ready(Duration::from_secs(600))
         .unwrap_or_else(|e| panic!("{arch}: second boot: {e}"));
     Booted { guest, ready }
+}
+
+/// From outside, after a first boot: the partitions first boot creates exist where
+/// `image`'s plan says, with their PARTUUIDs and clean file systems of the planned UUIDs,
+/// the data partition reaches the end of the card, and no shipped partition moved (on MBR
+/// the extended partition grows). Returns the data partition.
+fn assert_grown(image: &Path, disk: &Path) -> Partition {
+    let m = manifest(image.parent().unwrap());
+    let plan = plan_of(image);
+    let (_, image_parts) = sfdisk(image);
+    let disk_len = std::fs::metadata(disk).unwrap().len();
+    let (_, grown) = sfdisk(disk);
+    for name in ["system-b", "data"] {
+        let p = planned(&plan, name);
+        let n = p["number"].as_u64().unwrap() as u32;
+        let part = grown
+            .iter()
+            .find(|g| g.number == n)
+            .unwrap_or_else(|| panic!("{name} ({n}) not created: {grown:?}"));
+        assert_eq!(
+            part.partuuid,
+            p["partuuid"].as_str().unwrap().to_lowercase(),
+            "{name}"
+        );
+        run(Command::new("e2fsck").arg("-fn").arg(fs_at(disk, part)));
+        let blkid = run(Command::new("debugfs")
+            .arg("-R")
+            .arg("stats")
+            .arg(fs_at(disk, part)));
+        let uuid = p["fs_uuid"].as_str().unwrap();
+        assert!(
+            blkid.contains(uuid),
+            "{name}: file system UUID is not {uuid}"
+        );
+    }
+    let data_n = planned(&plan, "data")["number"].as_u64().unwrap() as u32;
+    let data = grown.iter().find(|g| g.number == data_n).unwrap().clone();
+    let gpt_backup = if m["partition_table"]["kind"] == "gpt" {
+        33 * 512
+    } else {
+        0
+    };
+    let align = 4 << 20;
+    assert_eq!(
+        data.start + data.size,
+        (disk_len - gpt_backup) / align * align,
+        "data does not reach the card's end"
+    );
+    for shipped in &image_parts {
+        let now = grown.iter().find(|g| g.number == shipped.number).unwrap();
+        if shipped.number != 4 || m["partition_table"]["kind"] == "gpt" {
+            assert_eq!(
+                (now.start, now.size),
+                (shipped.start, shipped.size),
+                "partition {} moved",
+                shipped.number
+            );
+        }
+    }
+    data
 }
 
 /// The partition of `disk` that `image`'s plan calls `name`.
@@ -952,55 +1012,8 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
 
     // From outside: the first-boot partitions exist where the plan says, the data
     // partition reaches the end of the card, their file systems are clean.
-    let disk_len = std::fs::metadata(&disk).unwrap().len();
+    let data = assert_grown(&image, &disk);
     let (_, grown) = sfdisk(&disk);
-    for name in ["system-b", "data"] {
-        let p = planned(&plan, name);
-        let n = p["number"].as_u64().unwrap() as u32;
-        let part = grown
-            .iter()
-            .find(|g| g.number == n)
-            .unwrap_or_else(|| panic!("{name} ({n}) not created: {grown:?}"));
-        assert_eq!(
-            part.partuuid,
-            p["partuuid"].as_str().unwrap().to_lowercase(),
-            "{name}"
-        );
-        run(Command::new("e2fsck").arg("-fn").arg(fs_at(&disk, part)));
-        let blkid = run(Command::new("debugfs")
-            .arg("-R")
-            .arg("stats")
-            .arg(fs_at(&disk, part)));
-        let uuid = p["fs_uuid"].as_str().unwrap();
-        assert!(
-            blkid.contains(uuid),
-            "{name}: file system UUID is not {uuid}"
-        );
-    }
-    let data_n = planned(&plan, "data")["number"].as_u64().unwrap() as u32;
-    let data = grown.iter().find(|g| g.number == data_n).unwrap().clone();
-    let gpt_backup = if m["partition_table"]["kind"] == "gpt" {
-        33 * 512
-    } else {
-        0
-    };
-    let align = 4 << 20;
-    assert_eq!(
-        data.start + data.size,
-        (disk_len - gpt_backup) / align * align,
-        "data does not reach the card's end"
-    );
-    for shipped in &image_parts {
-        let now = grown.iter().find(|g| g.number == shipped.number).unwrap();
-        if shipped.number != 4 || m["partition_table"]["kind"] == "gpt" {
-            assert_eq!(
-                (now.start, now.size),
-                (shipped.start, shipped.size),
-                "partition {} moved",
-                shipped.number
-            );
-        }
-    }
     let kept_id = String::from_utf8(debugfs_cat(&disk, &data, "/etc/machine-id")).unwrap();
     assert_eq!(
         kept_id.trim(),
@@ -1103,6 +1116,39 @@ fn qemu_amd64_boots_grows_its_card_and_keeps_its_identity() {
 #[ignore = "bootstraps Debian and boots QEMU guests as root: ci/test runs it"]
 fn qemu_arm64_boots_grows_its_card_and_keeps_its_identity() {
     boots_grows_and_keeps_identity("qemu-arm64", "arm64");
+}
+
+/// The layout owners flash, booted. QEMU cannot be a Raspberry Pi (its firmware, and
+/// Debian's kernel panics on `-M raspi4b`), so the image's own kernel and initramfs, from
+/// the boot partition autoboot.txt names and as its config.txt names them, boot a `virt`
+/// machine with the card as its disk, as the firmware would hand them over: the first boot
+/// grows the MBR layout (extended partition, system-b, data) to the card's end and the
+/// appliance answers.
+fn boots_as_virt(image: &Path, work: &Path) {
+    let disk = work.join("rpi4-card.raw");
+    make_disk(image, &disk, 6 << 30);
+    let files = pi_boot_files(&disk, work);
+    eprintln!(
+        "rpi4: booting {} from partition {} as a QEMU virt machine",
+        files.kernel.display(),
+        files.partition
+    );
+    let mut guest = Guest::start("arm64", &disk, &files, Accel::Tcg, work, "rpi4", None);
+    let ready = guest
+        .wait_ready(Duration::from_secs(600))
+        .unwrap_or_else(|e| panic!("rpi4: the image did not come up: {e}"));
+    let (code, version) = http(guest.port, "GET", "/api/version", None, None).unwrap();
+    assert_eq!(code, 200, "{version}");
+    eprintln!(
+        "rpi4: first boot ready in {:.1} s under Tcg; /api/version: {version}",
+        ready.as_secs_f64()
+    );
+    let clean = guest.power_down(Duration::from_secs(120));
+    eprintln!("rpi4: powered off cleanly: {clean}");
+    assert_grown(image, &disk);
+    let (_, grown) = sfdisk(&disk);
+    eprintln!("rpi4: the card after its first boot: {grown:?}");
+    std::fs::remove_file(&disk).unwrap();
 }
 
 /// A file of the FAT partition `p` of `image`, read with mtools.
@@ -1237,6 +1283,7 @@ fn rpi4_from_one_base_is_bit_identical_and_passes_verify() {
     let verify = run(Command::new(BIN).arg("verify").arg(&image));
     assert!(verify.contains("passed"), "{verify}");
     pican_m_comes_up_from(&image, work.path());
+    boots_as_virt(&image, work.path());
     let base_file = manifest(&first)["inputs"]["base"]["file"]
         .as_str()
         .expect("manifest names the base")

@@ -284,3 +284,24 @@ fn bad_files_are_reported_and_the_rest_applied() {
         "#cloud-config\nhostname: [unclosed\n"
     );
 }
+
+#[test]
+fn imagers_time_zone_is_the_boats_until_something_decides() {
+    let c = card(&imager2_user_data(), &imager2_network(), "rpi-imager-5");
+    imager(&c);
+    let dev = Device::new(&format!(
+        "data_dir = \"{}\"\n[n2k]\ninterface = \"\"\n",
+        c.data.display()
+    ));
+    let d = dev.start();
+    let z = assert_ok(&get(&d, "/api/timezone"));
+    assert_eq!(
+        (z["zone"].as_str(), z["source"].as_str()),
+        (Some("Europe/Berlin"), Some("imager")),
+        "{z}"
+    );
+    assert!(
+        z["offset"] == "+01:00" || z["offset"] == "+02:00",
+        "Berlin's offset: {z}"
+    );
+}

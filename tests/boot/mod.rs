@@ -69,20 +69,48 @@ pub struct BootFiles {
 }
 
 pub fn boot_files(disk: &Path, work: &Path) -> BootFiles {
-    let autoboot = String::from_utf8(inspect_cat(disk, "1:autoboot.txt")).unwrap();
-    let n = autoboot_partition(&autoboot, false);
-    let kernel = work.join("vmlinuz");
-    let initrd = work.join("initrd.img");
-    std::fs::write(&kernel, inspect_cat(disk, &format!("{n}:vmlinuz"))).unwrap();
-    std::fs::write(&initrd, inspect_cat(disk, &format!("{n}:initrd.img"))).unwrap();
+    let n = autoboot_partition(
+        &String::from_utf8(inspect_cat(disk, "1:autoboot.txt")).unwrap(),
+        false,
+    );
+    copy_boot_files(disk, work, n, "vmlinuz", "initrd.img")
+}
+
+/// What the Raspberry Pi firmware would load: the boot partition autoboot.txt names, the
+/// kernel and initramfs its config.txt names (`kernel=`, `initramfs NAME followkernel`),
+/// and its cmdline.txt.
+pub fn pi_boot_files(disk: &Path, work: &Path) -> BootFiles {
+    let n = autoboot_partition(
+        &String::from_utf8(inspect_cat(disk, "1:autoboot.txt")).unwrap(),
+        false,
+    );
+    let config = String::from_utf8(inspect_cat(disk, &format!("{n}:config.txt"))).unwrap();
+    let named = |key: &str| {
+        config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("config.txt names no `{key}`:\n{config}"))
+            .to_owned()
+    };
+    copy_boot_files(disk, work, n, &named("kernel="), &named("initramfs "))
+}
+
+/// The kernel and initramfs of boot partition `n` copied into `work`, with its cmdline.txt.
+fn copy_boot_files(disk: &Path, work: &Path, n: u32, kernel: &str, initrd: &str) -> BootFiles {
+    let copy = |name: &str, dest: &str| {
+        let to = work.join(dest);
+        std::fs::write(&to, inspect_cat(disk, &format!("{n}:{name}"))).unwrap();
+        to
+    };
     let cmdline = String::from_utf8(inspect_cat(disk, &format!("{n}:cmdline.txt")))
         .unwrap()
         .trim()
         .to_owned();
     BootFiles {
         partition: n,
-        kernel,
-        initrd,
+        kernel: copy(kernel, "vmlinuz"),
+        initrd: copy(initrd, "initrd.img"),
         cmdline,
     }
 }

@@ -73,13 +73,13 @@ impl AppState {
             .context("while loading the accounts")?;
         problems.extend(p);
         // What first boot could not apply of the owner's Raspberry Pi Imager settings.
-        if let Some(s) = crate::firstboot::imager::Summary::load(&config.data_dir) {
-            problems.extend(
-                s.problems
-                    .into_iter()
-                    .map(|p| format!("Raspberry Pi Imager settings: {p}")),
-            );
-        }
+        let imager = crate::firstboot::imager::Summary::load(&config.data_dir).unwrap_or_default();
+        problems.extend(
+            imager
+                .problems
+                .iter()
+                .map(|p| format!("Raspberry Pi Imager settings: {p}")),
+        );
         for p in &problems {
             log::error!("{p}");
         }
@@ -165,6 +165,7 @@ impl AppState {
                     }),
                     writes: writes.clone(),
                     clock_from_bus: config.n2k.replay.is_none(),
+                    imager_zone: imager.timezone.clone(),
                 },
                 crate::time::unix_now_ms(),
             );

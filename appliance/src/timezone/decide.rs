@@ -25,6 +25,9 @@ pub enum Source {
     Gps,
     Internet,
     Manual,
+    /// The zone the owner gave Raspberry Pi Imager when writing the card: the default
+    /// until any other source or the owner decides.
+    Imager,
     Default,
 }
 
@@ -32,7 +35,7 @@ impl Source {
     /// How far an automatic source is trusted: a position beats an address's location.
     fn rank(self) -> u8 {
         match self {
-            Source::Default => 0,
+            Source::Default | Source::Imager => 0,
             Source::Internet => 1,
             Source::Gps => 2,
             Source::Manual => 3,

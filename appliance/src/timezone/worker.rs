@@ -36,6 +36,8 @@ pub struct Timezone {
     clock_from_bus: bool,
     /// When this run began: the time of the default decision.
     started_ms: i64,
+    /// The zone from Raspberry Pi Imager's settings, the default until something decides.
+    imager_zone: Option<String>,
     shared: Mutex<Shared>,
     /// Held while the kept file is written, so the last write is of the latest state.
     saving: Mutex<()>,
@@ -69,6 +71,8 @@ pub struct Inputs {
     pub note: Option<Note>,
     pub writes: Arc<tokio::sync::RwLock<()>>,
     pub clock_from_bus: bool,
+    /// The zone the owner gave Raspberry Pi Imager, if any (first boot's summary).
+    pub imager_zone: Option<String>,
 }
 
 impl Timezone {
@@ -106,6 +110,7 @@ impl Timezone {
             writes: inputs.writes,
             clock_from_bus: inputs.clock_from_bus,
             started_ms: now_ms,
+            imager_zone: inputs.imager_zone.filter(|z| locate::known(z)),
             shared: Mutex::new(Shared {
                 decider: Decider {
                     current: kept.automatic,
@@ -135,8 +140,15 @@ impl Timezone {
             },
             (None, Some(d)) => d.clone(),
             (None, None) => Decision {
-                zone: DEFAULT_ZONE.into(),
-                source: Source::Default,
+                zone: self
+                    .imager_zone
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ZONE.into()),
+                source: if self.imager_zone.is_some() {
+                    Source::Imager
+                } else {
+                    Source::Default
+                },
                 decided_at_ms: self.started_ms,
                 position: None,
             },
@@ -284,6 +296,7 @@ fn source_words(s: Source) -> &'static str {
         Source::Gps => "from the GPS position",
         Source::Internet => "from the geolocation service",
         Source::Manual => "the owner's choice",
+        Source::Imager => "from Raspberry Pi Imager's settings",
         Source::Default => "nothing decided yet",
     }
 }
@@ -539,6 +552,7 @@ mod tests {
                 note: None,
                 writes: Arc::default(),
                 clock_from_bus: false,
+                imager_zone: None,
             },
             now_ms,
         )

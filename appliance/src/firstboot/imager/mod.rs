@@ -47,6 +47,7 @@ struct Record {
 
 /// What the appliance and the owner see of the customisation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Summary {
     pub instance_id: Option<String>,
     pub hostname: Option<String>,
