@@ -359,7 +359,11 @@ fn an_export_killed_at_each_step_runs_again_after_restart_and_is_written_once() 
         let dev = device_with_log("");
         let mut d = dev.launch(&[], &[("D3KOS_CRASH_AT", &n.to_string())]);
         let cookie = sign_in(&d);
-        let _ = generate(&d, &cookie, json!({"what": "boatlog_csv"}));
+        // The worker may claim the job, and be killed there, before the reply is written:
+        // then the request gets no answer at all, which is this test's point, not a fault.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            generate(&d, &cookie, json!({"what": "boatlog_csv"}))
+        }));
         let mut exit = None;
         eventually(
             &format!("killed at {step}"),
