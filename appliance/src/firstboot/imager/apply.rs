@@ -2,7 +2,6 @@
 //! it there already, so a boot cut off half way, or the other system slot booting the same
 //! record, applies it again without doing anything twice.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::read::{Customisation, Keyboard, Network, Secret, User, Wifi};
@@ -58,26 +57,20 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Writes `text` to `path` whole (a temporary file renamed over it), with `mode`.
+/// Writes `text` to `path` whole with `mode` ([`crate::state::write_atomic_mode`]).
 pub fn write_file(path: &Path, text: &[u8], mode: u32) -> Result<(), FirstbootError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    crate::state::write_atomic_mode(path, text, Some(mode)).map_err(state_error)
+}
+
+/// A state write's failure as first boot reports it.
+pub fn state_error(e: crate::state::StateError) -> FirstbootError {
+    match e {
+        crate::state::StateError::Io { path, source } => FirstbootError::Io { path, source },
+        other => FirstbootError::Io {
+            path: PathBuf::new(),
+            source: std::io::Error::other(other.to_string()),
+        },
     }
-    let tmp = path.with_extension("d3kos-new");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    f.write_all(text).map_err(io(&tmp))?;
-    // The mode a umask may have narrowed.
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
 }
 
 fn hostname(name: &str, t: &Target) -> Result<(), FirstbootError> {

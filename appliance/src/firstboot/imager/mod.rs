@@ -183,7 +183,7 @@ fn files(config: &Path) -> Result<Option<Files>, FirstbootError> {
 }
 
 /// Rewrites `path` without its secrets, when it has any. FAT keeps no modes; the file is
-/// replaced by a rename, so a cut leaves the old file or the new one.
+/// replaced whole ([`crate::state::write_atomic`]), so a cut leaves the old or the new one.
 fn wipe_file(path: &Path) -> Result<(), FirstbootError> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(());
@@ -191,11 +191,7 @@ fn wipe_file(path: &Path) -> Result<(), FirstbootError> {
     let Some(clean) = wipe::without_secrets(&text) else {
         return Ok(());
     };
-    let tmp = path.with_extension("d3kos-new");
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(clean.as_bytes()).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    crate::state::write_atomic(path, clean.as_bytes()).map_err(apply::state_error)
 }
 
 /// What was applied, for the console of the boot.
