@@ -334,6 +334,13 @@ fn board_image_passes_field_tools(board: &str) {
     ];
     want.sort();
     assert_eq!(names, want);
+    // The smallest card, from the layout, as README.md says too (the fixture's small system
+    // slot makes the need here a little less than a release's).
+    let readme = std::fs::read_to_string(out.path().join("README.txt")).unwrap();
+    assert!(
+        readme.contains("Use a card of 8 GB or more: the partitions need "),
+        "{readme}"
+    );
 
     // Checksums, compression.
     for ext in ["img", "img.xz", "img.gz"] {

@@ -22,6 +22,9 @@ pub struct Config {
     /// The one-time owner setup code is written here, on the config partition, so the
     /// owner can read it from the card as well as from the helm screen.
     pub setup_code_file: PathBuf,
+    /// The setup Wi-Fi's name and passphrase are written here as text, and its QR code
+    /// beside it (`.svg`), on the config partition: readable from any computer.
+    pub setup_wifi_file: PathBuf,
     /// The data partition, where first boot keeps what it applied of Raspberry Pi Imager's
     /// settings (`d3kos/imager/settings.json`); its problems are reported in /api/health.
     pub data_dir: PathBuf,
@@ -302,6 +305,7 @@ impl Default for Config {
             backup: BackupConfig::default(),
             etc_dir: PathBuf::from("/etc/d3kos"),
             setup_code_file: PathBuf::from("/boot/config/d3kos-setup-code.txt"),
+            setup_wifi_file: PathBuf::from("/boot/config/d3kos-setup-wifi.txt"),
             data_dir: PathBuf::from("/data"),
             tier: 0,
             units: vec!["d3kosd.service".into()],

@@ -236,10 +236,26 @@ impl Placer {
     }
 }
 
+/// The smallest card size sold (in GB, as on the label) that holds `need` bytes. A card
+/// labelled N GB holds somewhat less than N × 10⁹ bytes (its controller keeps spare
+/// blocks): 8 GB cards hold 7.4 to 8.0 × 10⁹, so 92 % of the label is what counts.
+pub fn card_gb(need: u64) -> u64 {
+    [4u64, 8, 16, 32, 64, 128, 256, 512]
+        .into_iter()
+        .find(|gb| gb * 920_000_000 >= need)
+        .unwrap_or(1024)
+}
+
 /// Why a layout cannot be grown onto a medium.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GrowError {
-    #[error("the medium holds {have} bytes but the partitions need {need}: use a larger card")]
+    #[error(
+        "the card holds {:.1} GB ({have} bytes) but d3kOS needs {:.1} GB ({need} bytes): use a \
+         card of {} GB or more",
+        *have as f64 / 1e9,
+        *need as f64 / 1e9,
+        card_gb(*need)
+    )]
     TooSmall { need: u64, have: u64 },
     #[error("partition `{0}` ships in the image but its place is not known")]
     Unplaced(String),
@@ -266,6 +282,42 @@ impl Layout {
             }
             TableKind::Mbr => disk_bytes / SECTOR * SECTOR,
         };
+        let mut out = self.placed(shipped)?;
+        let need = out.iter().map(Extent::end).max().unwrap_or(0);
+        if need > usable_end {
+            return Err(GrowError::TooSmall {
+                need: self.smallest_medium(shipped)?,
+                have: disk_bytes,
+            });
+        }
+        if let Some(i) = self.partitions.iter().position(|p| p.grow) {
+            let e = &mut out[i];
+            // Whole alignment units: the last partial erase block is left alone.
+            let end = usable_end / ALIGN * ALIGN;
+            if end > e.end() {
+                e.size = end - e.start;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The smallest medium this layout fits, with first-boot partitions at their least size
+    /// (and room for the backup GPT).
+    pub fn smallest_medium(&self, shipped: &[Option<Extent>]) -> Result<u64, GrowError> {
+        let end = self
+            .placed(shipped)?
+            .iter()
+            .map(Extent::end)
+            .max()
+            .unwrap_or(0);
+        Ok(match self.table {
+            TableKind::Gpt => end + GPT_BACKUP_SECTORS * SECTOR,
+            TableKind::Mbr => end,
+        })
+    }
+
+    /// Shipped partitions where they are, first-boot ones after them at their least size.
+    fn placed(&self, shipped: &[Option<Extent>]) -> Result<Vec<Extent>, GrowError> {
         let mut placer = Placer::default();
         let mut out = Vec::with_capacity(self.partitions.len());
         for (i, p) in self.partitions.iter().enumerate() {
@@ -282,21 +334,6 @@ impl Layout {
             };
             out.push(extent);
         }
-        let need = out.iter().map(Extent::end).max().unwrap_or(0);
-        if need > usable_end {
-            return Err(GrowError::TooSmall {
-                need,
-                have: disk_bytes,
-            });
-        }
-        if let Some(i) = self.partitions.iter().position(|p| p.grow) {
-            let e = &mut out[i];
-            // Whole alignment units: the last partial erase block is left alone.
-            let end = usable_end / ALIGN * ALIGN;
-            if end > e.end() {
-                e.size = end - e.start;
-            }
-        }
         Ok(out)
     }
 }
@@ -304,6 +341,13 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cards_are_counted_by_their_label() {
+        assert_eq!(card_gb(6 << 30), 8);
+        assert_eq!(card_gb(7_400_000_000), 16);
+        assert_eq!(card_gb(3_000_000_000), 4);
+    }
 
     fn spec(name: &str, role: Role, slot: Option<Slot>) -> PartitionSpec {
         PartitionSpec {
@@ -421,7 +465,18 @@ mod tests {
         let (layout, shipped) = shipped_and_first_boot(TableKind::Gpt);
         let e = layout.grown(&shipped, 64 * ALIGN).unwrap_err();
         assert!(matches!(e, GrowError::TooSmall { .. }));
-        assert!(e.to_string().contains("use a larger card"));
+        assert!(e.to_string().contains("use a card of"), "{e}");
+        match e {
+            GrowError::TooSmall { need, .. } => {
+                assert_eq!(need, layout.smallest_medium(&shipped).unwrap());
+                assert!(
+                    layout.grown(&shipped, need).is_ok(),
+                    "the smallest medium fits"
+                );
+                assert!(layout.grown(&shipped, need - SECTOR).is_err());
+            }
+            _ => unreachable!(),
+        }
         let mut missing = shipped.clone();
         missing[2] = None;
         assert_eq!(

@@ -30,6 +30,8 @@ pub mod healing;
 #[cfg(feature = "daemon")]
 pub mod health;
 #[cfg(feature = "daemon")]
+pub mod helm;
+#[cfg(feature = "daemon")]
 pub mod http;
 #[cfg(feature = "daemon")]
 pub mod licence;
@@ -55,3 +57,5 @@ pub mod timedate;
 pub mod timezone;
 #[cfg(feature = "daemon")]
 pub mod web;
+#[cfg(feature = "daemon")]
+pub mod wifi;

@@ -22,8 +22,7 @@ struct Cli {
 #[derive(clap::Subcommand)]
 enum Command {
     /// Jobs run at boot before the appliance starts; the first boot does the work.
-    #[command(subcommand)]
-    Firstboot(appliance::firstboot::Command),
+    Firstboot(appliance::firstboot::Cli),
     /// Backups of the boat's data: create, list, verify, restore, delete.
     #[command(subcommand)]
     Backup(appliance::backup::cli::Command),
@@ -33,6 +32,9 @@ enum Command {
     /// The boat's time zone: the zone chosen for a position.
     #[command(subcommand)]
     Timezone(appliance::timezone::cli::Command),
+    /// The setup Wi-Fi: whether the radio opens the setup access point.
+    #[command(subcommand)]
+    Wifi(appliance::wifi::cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
             .and_then(|config| appliance::backup::cli::run(&config, c).map_err(Into::into)),
         Some(Command::N2k(c)) => appliance::n2k::cli::run(c),
         Some(Command::Timezone(c)) => appliance::timezone::cli::run(c),
+        Some(Command::Wifi(c)) => appliance::wifi::cli::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -104,6 +104,7 @@ pub async fn serve(state: Shared) -> anyhow::Result<()> {
         },
     ));
     tokio::spawn(crate::export::worker::run(state.exports.clone()));
+    tokio::spawn(crate::helm::watch(state.helm_seen.clone()));
     if let Some(every) = crate::notify::watchdog_interval() {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);

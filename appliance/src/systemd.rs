@@ -68,6 +68,25 @@ async fn systemctl(args: &[&str], units: &[String], any_status: bool) -> Option<
         .ok()
 }
 
+/// When `unit` last became active, in µs of CLOCK_MONOTONIC (systemd's
+/// `ActiveEnterTimestampMonotonic`); `None` when it is not active or systemd cannot be asked.
+pub async fn active_since_us(unit: &str) -> Option<u64> {
+    let args = [
+        "show",
+        "--no-pager",
+        "--property=ActiveState,ActiveEnterTimestampMonotonic",
+        "--",
+    ];
+    let text = systemctl(&args, &[unit.to_owned()], false).await?;
+    let block = *blocks(&text).first()?;
+    if property(block, "ActiveState")? != "active" {
+        return None;
+    }
+    property(block, "ActiveEnterTimestampMonotonic")?
+        .parse()
+        .ok()
+}
+
 /// A watched unit as the healing rules see it: its state, how its last run ended, and how
 /// often systemd has restarted it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -181,24 +200,35 @@ pub fn booted() -> bool {
 /// `systemctl stop|start UNITS`, waiting for the jobs, from blocking code (a restore).
 /// Where systemd is not running there is nothing to stop or start, and that is no error.
 pub fn change_units(verb: &'static str, units: &[String]) -> Result<(), String> {
+    systemctl_blocking(&[verb], units)
+}
+
+/// `systemctl --no-block start UNITS`: queues the start and returns, for a unit's own
+/// start job that must not wait on another's.
+pub fn queue_start(units: &[String]) -> Result<(), String> {
+    systemctl_blocking(&["--no-block", "start"], units)
+}
+
+fn systemctl_blocking(args: &[&str], units: &[String]) -> Result<(), String> {
     if units.is_empty() || !booted() {
         return Ok(());
     }
-    log::debug!("running systemctl {verb} {units:?}");
+    let shown = args.join(" ");
+    log::debug!("running systemctl {shown} {units:?}");
     let out = std::process::Command::new("systemctl")
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("LC_ALL", "C")
-        .arg(verb)
+        .args(args)
         .arg("--")
         .args(units)
         .output()
-        .map_err(|e| format!("systemctl {verb} could not run: {e}"))?;
+        .map_err(|e| format!("systemctl {shown} could not run: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "systemctl {verb} {} failed ({}): {}",
+            "systemctl {shown} {} failed ({}): {}",
             units.join(" "),
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()

@@ -273,3 +273,29 @@ fn the_self_healing_page_and_the_dashboard_notices_work_signed_out_and_as_the_ow
     assert_eq!(enabled("cpu_temperature"), false, "{r}");
     assert_eq!(enabled("memory_pressure"), true, "{r}");
 }
+
+#[test]
+fn the_helm_screen_shows_the_setup_code_and_its_keyboard_never_covers_the_field() {
+    let dev = Device::new("");
+    let d = dev.start();
+    let shots = shots();
+    let code = dev.setup_code();
+    let stdout = page_check(
+        "helm.mjs",
+        &[
+            d.addr.port().to_string().as_ref(),
+            code.as_ref(),
+            shots.as_os_str(),
+        ],
+    );
+    assert!(
+        stdout.lines().any(|l| l.trim() == "5 passed, 0 failed"),
+        "{stdout}"
+    );
+    // The owner exists: the helm's first-use answer no longer carries a code.
+    let r = common::get(&d, "/api/helm/first-use");
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["data"]["owner_exists"], true, "{v}");
+    assert!(v["data"]["setup_code"].is_null(), "{v}");
+}

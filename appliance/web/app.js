@@ -267,7 +267,39 @@
 
   // ---------------------------------------------------------------- main menu
 
+  /** The helm screen's first screen until the owner exists: the setup code and Wi-Fi. */
+  async function firstUse() {
+    const r = await api('/api/helm/first-use');
+    const box = $('first-use');
+    if (!box) return;
+    const problems = r.success && Array.isArray(r.data.problems) ? r.data.problems : [];
+    $('start-problem-list').replaceChildren(...problems.map((p) => {
+      const li = document.createElement('li');
+      li.textContent = String(p);
+      return li;
+    }));
+    $('start-problems').hidden = problems.length === 0;
+    if (!r.success || r.data.owner_exists || !r.data.setup_code) {
+      box.hidden = true;
+      return;
+    }
+    // Shown until the owner exists, which may happen from a phone: look again until then.
+    setTimeout(firstUse, 5000);
+    setText('fu-code', r.data.setup_code);
+    const w = r.data.setup_wifi;
+    const on = Boolean(w && w.access_point === 'active');
+    $('fu-wifi-step').hidden = !on;
+    $('fu-qr').hidden = !on;
+    if (on) {
+      setText('fu-ssid', w.ssid);
+      setText('fu-pass', w.passphrase);
+      $('fu-qr').src = '/api/setup/wifi/qr.svg';
+    }
+    box.hidden = false;
+  }
+
   async function homePage() {
+    firstUse();
     const r = await api('/api/version');
     if (r.success) {
       const v = r.data;
@@ -3290,6 +3322,181 @@
     box.hidden = rows.length === 0;
   }
 
+
+  // ---------------------------------------------------------------- on-screen keyboard
+
+  // The helm screen has no keyboard: a text field that gets the focus there opens this one.
+  // The page gains room below its content as tall as the keyboard and scrolls the field
+  // above it, so the keyboard never covers what is being typed. It is on where the page is
+  // the device's own screen (http://localhost), or where `d3kos-osk` is stored as `on`.
+  const OSK_KEY = 'd3kos-osk';
+  const OSK_LAYOUTS = {
+    letters: [
+      ['1', '2', '3', '4', '5', '6', '7', '8', '9', '0'],
+      ['q', 'w', 'e', 'r', 't', 'y', 'u', 'i', 'o', 'p'],
+      ['a', 's', 'd', 'f', 'g', 'h', 'j', 'k', 'l', '-'],
+      ['{shift}', 'z', 'x', 'c', 'v', 'b', 'n', 'm', '.', '{back}'],
+      ['{symbols}', '{space}', '@', '{hide}', '{enter}'],
+    ],
+    symbols: [
+      ['1', '2', '3', '4', '5', '6', '7', '8', '9', '0'],
+      ['!', '"', '#', '$', '%', '&', "'", '(', ')', '*'],
+      ['+', ',', '/', ':', ';', '<', '=', '>', '?', '_'],
+      ['[', '\\', ']', '^', '`', '{', '|', '}', '~', '{back}'],
+      ['{letters}', '{space}', '@', '{hide}', '{enter}'],
+    ],
+  };
+  const OSK_LABELS = {
+    '{shift}': 'Shift', '{back}': 'Delete', '{symbols}': '?123', '{letters}': 'ABC',
+    '{space}': 'Space', '{hide}': 'Hide', '{enter}': 'Done',
+  };
+  const OSK_TYPES = new Set(['text', 'password', 'search', 'email', 'url', 'tel', 'number']);
+
+  function oskWanted() {
+    if (location.hostname === 'localhost') return true;
+    try {
+      return window.localStorage.getItem(OSK_KEY) === 'on';
+    } catch {
+      return false;
+    }
+  }
+
+  function isTextField(el) {
+    if (!el || el.readOnly || el.disabled) return false;
+    if (el.tagName === 'TEXTAREA') return true;
+    return el.tagName === 'INPUT' && OSK_TYPES.has((el.getAttribute('type') || 'text').toLowerCase());
+  }
+
+  function startKeyboard() {
+    if (!oskWanted()) return;
+    let field = null;
+    let layout = 'letters';
+    let shift = false;
+    const board = document.createElement('div');
+    board.className = 'osk';
+    board.id = 'osk';
+    board.hidden = true;
+    board.setAttribute('role', 'group');
+    board.setAttribute('aria-label', 'On-screen keyboard');
+    document.body.append(board);
+
+    function draw() {
+      const rows = OSK_LAYOUTS[layout].map((keys) => {
+        const row = document.createElement('div');
+        row.className = 'osk-row';
+        for (const k of keys) {
+          const b = document.createElement('button');
+          b.type = 'button';
+          // The field keeps the focus: the keys are reached by touch, not by Tab.
+          b.tabIndex = -1;
+          b.dataset.key = k;
+          const special = OSK_LABELS[k];
+          b.textContent = special || (shift ? k.toUpperCase() : k);
+          b.className = special ? `osk-key osk-${k.slice(1, -1)}` : 'osk-key';
+          if (k === '{shift}') b.setAttribute('aria-pressed', String(shift));
+          row.append(b);
+        }
+        return row;
+      });
+      board.replaceChildren(...rows);
+    }
+
+    function insert(text) {
+      const start = field.selectionStart ?? field.value.length;
+      const end = field.selectionEnd ?? field.value.length;
+      if (typeof field.setRangeText === 'function' && field.type !== 'number' && field.type !== 'email') {
+        field.setRangeText(text, start, end, 'end');
+      } else {
+        field.value += text;
+      }
+      field.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+
+    function erase() {
+      const start = field.selectionStart ?? field.value.length;
+      const end = field.selectionEnd ?? field.value.length;
+      if (typeof field.setRangeText === 'function' && field.type !== 'number' && field.type !== 'email') {
+        if (start !== end) field.setRangeText('', start, end, 'end');
+        else if (start > 0) field.setRangeText('', start - 1, start, 'end');
+      } else {
+        field.value = field.value.slice(0, -1);
+      }
+      field.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+
+    /** Room below the page as tall as the keyboard, and the field scrolled above it. */
+    function keepVisible() {
+      if (!field || board.hidden) return;
+      const height = board.getBoundingClientRect().height;
+      document.body.style.paddingBottom = `${Math.ceil(height) + 16}px`;
+      const r = field.getBoundingClientRect();
+      const top = window.innerHeight - height;
+      const margin = 16;
+      if (r.bottom > top - margin) window.scrollBy(0, r.bottom - (top - margin));
+      else if (r.top < margin) window.scrollBy(0, r.top - margin);
+    }
+
+    function show(el) {
+      field = el;
+      board.hidden = false;
+      draw();
+      keepVisible();
+    }
+
+    function hide() {
+      board.hidden = true;
+      document.body.style.paddingBottom = '';
+      field = null;
+    }
+
+    board.addEventListener('pointerdown', (e) => e.preventDefault());
+    board.addEventListener('mousedown', (e) => e.preventDefault());
+    board.addEventListener('click', (e) => {
+      const b = e.target.closest('button[data-key]');
+      if (!b || !field) return;
+      const k = b.dataset.key;
+      if (k === '{shift}') {
+        shift = !shift;
+        draw();
+      } else if (k === '{symbols}' || k === '{letters}') {
+        layout = k === '{symbols}' ? 'symbols' : 'letters';
+        draw();
+      } else if (k === '{back}') {
+        erase();
+      } else if (k === '{space}') {
+        insert(' ');
+      } else if (k === '{hide}') {
+        field.blur();
+        hide();
+      } else if (k === '{enter}') {
+        const f = field;
+        hide();
+        f.blur();
+        if (f.tagName === 'TEXTAREA') return;
+        if (f.form && typeof f.form.requestSubmit === 'function') f.form.requestSubmit();
+      } else {
+        insert(shift ? k.toUpperCase() : k);
+        if (shift) {
+          shift = false;
+          draw();
+        }
+      }
+    });
+    document.addEventListener('focusin', (e) => {
+      if (isTextField(e.target)) show(e.target);
+      else if (!board.contains(e.target)) hide();
+    });
+    document.addEventListener('focusout', (e) => {
+      // Focus leaving for nothing (a tap on the page's background) closes the keyboard.
+      if (e.target === field && !e.relatedTarget) {
+        setTimeout(() => {
+          if (field && document.activeElement !== field) hide();
+        }, 0);
+      }
+    });
+    window.addEventListener('resize', keepVisible);
+  }
+
   // ---------------------------------------------------------------- start
 
   function start() {
@@ -3297,6 +3504,7 @@
       b.addEventListener('click', toggleTheme);
     }
     applyTheme(currentTheme());
+    startKeyboard();
     const page = document.body.dataset.page;
     if (page === 'home') homePage();
     else if (page === 'settings') settingsPage();

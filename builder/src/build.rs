@@ -327,6 +327,12 @@ pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result
     }
 }
 
+/// The recipe's units, and the helm screen's where the board drives a display.
+fn units_to_enable(recipe: &Recipe, board: &Board) -> Vec<String> {
+    let helm = recipe.helm.enable.iter().filter(|_| board.display);
+    recipe.system.enable.iter().chain(helm).cloned().collect()
+}
+
 fn customise_context(recipe: &Recipe, board: &Board, plan: &Plan) -> customise::Context {
     customise::Context {
         name: recipe.name.clone(),
@@ -336,7 +342,7 @@ fn customise_context(recipe: &Recipe, board: &Board, plan: &Plan) -> customise::
         suite: recipe.base.suite.clone(),
         hostname: recipe.system.hostname.clone(),
         user: recipe.system.user.clone(),
-        enable: recipe.system.enable.clone(),
+        enable: units_to_enable(recipe, board),
         partitions: plan
             .partitions
             .iter()
@@ -368,4 +374,31 @@ pub fn resolve_board(board: &str, recipe: &Path) -> PathBuf {
         .and_then(Path::parent)
         .unwrap_or(Path::new("."));
     root.join("boards").join(format!("{board}.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kiosk_is_enabled_where_the_board_has_a_display_and_only_there() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let recipe = Recipe::load(&root.join("recipes/d3kos.toml")).unwrap();
+        for name in ["rpi4", "qemu-amd64", "qemu-arm64"] {
+            let mut board = Board::load(&root.join(format!("boards/{name}.toml"))).unwrap();
+            let units = units_to_enable(&recipe, &board);
+            assert!(
+                units.contains(&"d3kos-kiosk.service".to_owned()),
+                "{units:?}"
+            );
+            // A board without a display carries none of it.
+            board.display = false;
+            let units = units_to_enable(&recipe, &board);
+            assert!(units.contains(&"d3kosd.service".to_owned()), "{units:?}");
+            assert!(
+                !units.contains(&"d3kos-kiosk.service".to_owned()),
+                "{units:?}"
+            );
+        }
+    }
 }

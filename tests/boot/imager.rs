@@ -102,7 +102,8 @@ impl Imager {
         }
     }
 
-    fn inside(&self, guest: &Guest, cmd: &str) -> String {
+    /// Runs `cmd` in the guest as Imager's user, over SSH with its key.
+    pub fn inside(&self, guest: &Guest, cmd: &str) -> String {
         ssh_run(guest.ssh_port, &self.key, USER, cmd)
     }
 

@@ -161,6 +161,46 @@ const CRASHES: &[&str] = &[
     "emulation failure",
 ];
 
+/// Sends one QMP command (JSON) to the socket `qmp`; returns its answer line (`return` or
+/// `error`), or an empty string when QEMU closed the socket first.
+pub fn qmp_at(qmp: &Path, command: &str) -> String {
+    let mut s = UnixStream::connect(qmp).expect("QMP socket");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    for cmd in ["{\"execute\":\"qmp_capabilities\"}", command] {
+        writeln!(s, "{cmd}").unwrap();
+        loop {
+            line.clear();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return String::new();
+            }
+            if line.contains("\"return\"") || line.contains("\"error\"") {
+                break;
+            }
+        }
+    }
+    line
+}
+
+/// The screen of the guest behind the QMP socket `qmp`, written to `ppm` (PPM, P6).
+pub fn screendump_at(qmp: &Path, ppm: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_file(ppm);
+    let answer = qmp_at(
+        qmp,
+        &format!(
+            "{{\"execute\":\"screendump\",\"arguments\":{{\"filename\":\"{}\"}}}}",
+            ppm.display()
+        ),
+    );
+    if answer.contains("\"return\"") && ppm.exists() {
+        Ok(())
+    } else {
+        Err(format!("screendump: {answer}"))
+    }
+}
+
 impl Guest {
     pub fn start(
         arch: &str,
@@ -184,14 +224,18 @@ impl Guest {
             _ => ("qemu-system-x86_64", "q35", "ttyS0"),
         };
         let mut cmd = Command::new(program);
+        // amd64 has a screen (bochs-drm, as the board says `display = true`) and runs the
+        // helm screen's browser beside the appliance.
+        let memory = if arch == "arm64" { "1024" } else { "2048" };
         cmd.args([
             "-machine",
             machine,
             "-m",
-            "1024",
+            memory,
             "-smp",
             "2",
-            "-nographic",
+            "-display",
+            "none",
             "-no-reboot",
         ]);
         match &accel {
@@ -227,6 +271,11 @@ impl Guest {
                     stick.display()
                 ))
                 .args(["-device", "usb-storage,bus=xhci.0,drive=stick"]);
+        }
+        if arch != "arm64" {
+            // The helm screen's size in the page checks; bochs-drm offers it as the
+            // preferred mode, which the compositor takes.
+            cmd.args(["-vga", "none", "-device", "VGA,xres=1280,yres=800"]);
         }
         cmd.args(["-device", "virtio-net-pci,netdev=net0,romfile="])
             .arg("-serial")
@@ -309,23 +358,21 @@ impl Guest {
     }
 
     fn qmp(&self, command: &str) {
-        let mut s = UnixStream::connect(&self.qmp).expect("QMP socket");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut r = BufReader::new(s.try_clone().unwrap());
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        for cmd in ["qmp_capabilities", command] {
-            writeln!(s, "{{\"execute\":\"{cmd}\"}}").unwrap();
-            loop {
-                line.clear();
-                if r.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
-                }
-                if line.contains("\"return\"") || line.contains("\"error\"") {
-                    break;
-                }
-            }
-        }
+        self.qmp_json(&format!("{{\"execute\":\"{command}\"}}"));
+    }
+
+    fn qmp_json(&self, command: &str) -> String {
+        qmp_at(&self.qmp, command)
+    }
+
+    /// The guest's QMP socket, for a watcher on another thread.
+    pub fn qmp_path(&self) -> &Path {
+        &self.qmp
+    }
+
+    /// The guest's screen as QEMU's display device shows it, written to `ppm` (PPM, P6).
+    pub fn screendump(&self, ppm: &Path) -> Result<(), String> {
+        screendump_at(&self.qmp, ppm)
     }
 
     fn wait_exit(&mut self, limit: Duration) -> bool {

@@ -104,3 +104,23 @@ export async function launch() {
     },
   };
 }
+
+/**
+ * One JSON line per step and the count at the end: `step(name, problems)` records a step,
+ * `finish()` prints "N passed, M failed" and exits 1 when any failed.
+ */
+export function steps() {
+  let passed = 0;
+  let failed = 0;
+  return {
+    step(name, problems) {
+      if (problems.length) failed += 1;
+      else passed += 1;
+      console.log(JSON.stringify({ step: name, ok: problems.length === 0, problems }));
+    },
+    finish() {
+      console.log(`${passed} passed, ${failed} failed`);
+      process.exit(failed ? 1 : 0);
+    },
+  };
+}

@@ -181,6 +181,13 @@ impl Store {
         self.setup_code = Some(normalize_code(&code));
     }
 
+    /// The setup code as the console shows it (`ABCD-EFGH`), while no owner exists.
+    pub fn setup_code_shown(&self) -> Option<String> {
+        let c = self.setup_code.as_ref()?;
+        let (a, b) = c.split_at(c.len().min(4));
+        Some(format!("{a}-{b}"))
+    }
+
     /// Whether `code` is the setup code. Quick, and changes nothing.
     pub fn setup_code_matches(&self, code: &str) -> Result<bool, AuthError> {
         let expected = self.setup_code.as_ref().ok_or(AuthError::NoSetupCode)?;

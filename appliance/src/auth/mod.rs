@@ -127,6 +127,11 @@ impl Auth {
             .expect("the accounts lock is never poisoned")
     }
 
+    /// The one-time setup code for the helm screen; `None` once the owner exists.
+    pub fn setup_code_shown(&self) -> Option<String> {
+        self.store().setup_code_shown()
+    }
+
     pub fn owner_exists(&self) -> bool {
         self.store().owner_exists()
     }

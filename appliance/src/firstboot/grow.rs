@@ -833,10 +833,31 @@ mod tests {
                 .map(Extent::end)
                 .max()
                 .unwrap();
-            let (_dir, path) = card(&plan, end + 8 * M);
+            let (dir, path) = card(&plan, end + 8 * M);
             let before = digest(&path);
             let e = run_grow(&plan, &path).unwrap_err();
-            assert!(e.to_string().contains("use a larger card"), "{e}");
+            assert!(e.to_string().contains("use a card of"), "{e}");
+            assert_eq!(digest(&path), before, "{table:?}: nothing written");
+            // Run as the boot runs it: the failure page gets the report, with the advice.
+            let plan_file = dir.path().join("plan.json");
+            std::fs::write(&plan_file, plan.to_json()).unwrap();
+            let report = dir.path().join("run/firstboot-failed.json");
+            let cli = super::super::Cli {
+                report: report.clone(),
+                command: super::super::Command::Grow(Args {
+                    plan: plan_file,
+                    disk: Some(path.clone()),
+                }),
+            };
+            assert!(super::super::run(&cli).is_err());
+            let r = super::super::failed::Report::load(&report).unwrap();
+            assert_eq!(r.step, "grow");
+            assert!(r.error.contains("use a card of"), "{r:?}");
+            assert!(
+                r.advice
+                    .unwrap()
+                    .contains("Nothing on this card was changed")
+            );
             assert_eq!(digest(&path), before, "{table:?}: nothing written");
         }
     }

@@ -1,6 +1,7 @@
 //! `d3kosd firstboot`: what a device does before the appliance starts, on every boot. The
 //! first boot does the work (partitions, file systems, identity); later boots find it done.
 
+pub mod failed;
 pub mod grow;
 pub mod identity;
 pub mod imager;
@@ -11,6 +12,15 @@ use std::path::PathBuf;
 
 use crate::disk::TableError;
 use crate::layout::{GrowError, PlanError, TableKind};
+
+#[derive(Debug, clap::Args)]
+pub struct Cli {
+    /// Where a failing step leaves its report, for the failure page.
+    #[arg(long, global = true, value_name = "FILE", default_value = failed::REPORT)]
+    pub report: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -25,20 +35,33 @@ pub enum Command {
     /// user, SSH, Wi-Fi, time zone, keyboard), once per customisation, to this system slot,
     /// and take the secrets off the partition.
     Imager(imager::Args),
+    /// After a step above failed: answer every web request with what is wrong and what to
+    /// do, until the device is restarted.
+    FailedPage(failed::PageArgs),
 }
 
-pub fn run(command: &Command) -> Result<(), FirstbootError> {
+pub fn run(cli: &Cli) -> Result<(), FirstbootError> {
     let mut out = std::io::stdout().lock();
-    let done = match command {
-        Command::Grow(a) => grow::run(a, &mut out),
-        Command::Identity(a) => identity::run(a, &mut out),
-        Command::Imager(a) => imager::run(a, &mut out),
+    let (step, done) = match &cli.command {
+        Command::Grow(a) => (Some("grow"), grow::run(a, &mut out)),
+        Command::Identity(a) => (Some("identity"), identity::run(a, &mut out)),
+        Command::Imager(a) => (None, imager::run(a, &mut out)),
+        Command::FailedPage(a) => (None, failed::page(a, &mut out)),
     };
-    if let Err(e) = &done
-        && let Some(advice) = e.advice()
-    {
-        // The owner reads this on the screen of the first boot, not in a log.
-        say(&mut out, format_args!("{advice}"))?;
+    if let Err(e) = &done {
+        if let Some(advice) = e.advice() {
+            // The owner reads this on the screen of the first boot, not in a log.
+            say(&mut out, format_args!("{advice}"))?;
+        }
+        // Without these steps the appliance cannot start; the failure page shows why.
+        if let Some(step) = step
+            && let Err(r) = failed::Report::of(step, e).save(&cli.report)
+        {
+            say(
+                &mut out,
+                format_args!("the failure could not be recorded: {r}"),
+            )?;
+        }
     }
     done?;
     out.flush().map_err(|source| FirstbootError::Io {
@@ -148,6 +171,10 @@ impl FirstbootError {
     /// What the owner can do about a card the device refused to change.
     pub fn advice(&self) -> Option<&'static str> {
         match self {
+            Self::Grow(GrowError::TooSmall { .. }) => Some(
+                "Nothing on this card was changed. Write d3kOS with Raspberry Pi Imager onto a card \
+                 of the size named above or larger, and start the boat computer from that card.",
+            ),
             Self::WrongTable { .. }
             | Self::ForeignDisk { .. }
             | Self::MissingShipped { .. }

@@ -21,9 +21,14 @@ pub async fn request_id(req: Request, next: Next) -> Response {
     r
 }
 
-/// 421 for a Host this device is not; see [`HostNames`].
+/// Notes a request from the helm screen (for [`crate::helm`]); 421 for a Host this device is
+/// not, see [`HostNames`].
 pub async fn host_allowed(State(s): State<Shared>, req: Request, next: Next) -> Response {
-    let local = req.extensions().get::<ConnInfo>().map(|c| c.local.ip());
+    let conn = req.extensions().get::<ConnInfo>();
+    if conn.is_some_and(|c| crate::peer::Peer::of(c.peer).is_helm()) {
+        s.helm_seen.mark();
+    }
+    let local = conn.map(|c| c.local.ip());
     let host = match req.uri().authority() {
         Some(a) => Some(Ok(a.as_str())),
         None => req.headers().get(header::HOST).map(|h| h.to_str()),
@@ -32,6 +37,16 @@ pub async fn host_allowed(State(s): State<Shared>, req: Request, next: Next) -> 
         // HTTP/1.0 clients may send none; a browser always does.
         None => {}
         Some(Ok(h)) if s.hosts.allows(h, local) => {}
+        // On the setup Wi-Fi every name resolves to the device, and a phone that just
+        // joined asks some vendor's name whether it is online. Sending it to the owner setup
+        // makes the phone open that page by itself (a captive portal). Only there: on other
+        // networks a foreign name is DNS rebinding and stays refused.
+        Some(Ok(_))
+            if matches!(*req.method(), Method::GET | Method::HEAD)
+                && local.is_some_and(|l| l.to_string() == crate::wifi::ADDRESS) =>
+        {
+            return captive_redirect();
+        }
         Some(h) => {
             let shown = h
                 .unwrap_or("(not text)")
@@ -43,6 +58,19 @@ pub async fn host_allowed(State(s): State<Shared>, req: Request, next: Next) -> 
     }
     next.run(req).await
 }
+
+/// 302 to the owner setup page on the setup Wi-Fi, not cached: the same name answers
+/// differently once the phone is on another network.
+fn captive_redirect() -> Response {
+    let mut r = axum::http::StatusCode::FOUND.into_response();
+    let h = r.headers_mut();
+    h.insert(header::LOCATION, HeaderValue::from_static(SETUP_PAGE));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Where a phone on the setup Wi-Fi is sent: the page with the owner setup.
+const SETUP_PAGE: &str = "http://d3kos.local/settings.html";
 
 /// Writes from a browser must come from a page of this device: a page elsewhere on the
 /// marina network cannot make the owner's browser change anything (CSRF). Scripts using an

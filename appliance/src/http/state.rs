@@ -2,6 +2,7 @@
 //! health sample, the running backup job, and the gate that keeps writers of the state
 //! folder out while a restore swaps it.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, RwLock, RwLockReadGuard};
@@ -37,6 +38,10 @@ pub struct AppState {
     pub n2k: crate::n2k::ingest::Shared,
     /// The self-healing rules, their record and the problems open now.
     pub healing: Arc<crate::healing::worker::Healing>,
+    /// When the helm screen last asked for anything (its kiosk is restarted when it never does).
+    pub helm_seen: Arc<crate::helm::Seen>,
+    /// The setup Wi-Fi's credentials; `None` where there is no data partition to keep them.
+    pub setup_wifi: Mutex<Option<crate::wifi::SetupWifi>>,
     /// The boat's time zone: the decision, its sources and the owner's override.
     pub timezone: Arc<crate::timezone::worker::Timezone>,
 }
@@ -80,6 +85,7 @@ impl AppState {
                 .iter()
                 .map(|p| format!("Raspberry Pi Imager settings: {p}")),
         );
+        let setup_wifi = setup_wifi(&config, &licence.installation_id, &mut problems);
         for p in &problems {
             log::error!("{p}");
         }
@@ -188,6 +194,8 @@ impl AppState {
             n2k,
             healing,
             timezone,
+            setup_wifi: Mutex::new(setup_wifi),
+            helm_seen: Arc::default(),
         }))
     }
 
@@ -199,4 +207,34 @@ impl AppState {
             )
         })
     }
+}
+
+/// The setup Wi-Fi's credentials, made on the first start, and their copy on the config
+/// partition. Only where the data partition is mounted: a daemon run elsewhere (a test, a
+/// developer's machine) makes no folders at `data_dir`.
+fn setup_wifi(
+    config: &Config,
+    installation_id: &str,
+    problems: &mut Vec<String>,
+) -> Option<crate::wifi::SetupWifi> {
+    if !config.data_dir.is_dir() {
+        return None;
+    }
+    let w = match crate::wifi::SetupWifi::load_or_make(&config.data_dir, installation_id) {
+        Ok((w, p)) => {
+            problems.extend(p);
+            w
+        }
+        Err(e) => {
+            problems.push(format!("setup Wi-Fi: {e}"));
+            return None;
+        }
+    };
+    let card = &config.setup_wifi_file;
+    if card.parent().is_some_and(Path::is_dir)
+        && let Err(e) = w.write_card(card)
+    {
+        log::warn!("could not write the setup Wi-Fi to {}: {e}", card.display());
+    }
+    Some(w)
 }

@@ -6,11 +6,13 @@ pub mod engine;
 pub mod export;
 pub mod healing;
 pub mod health;
+pub mod helm;
 pub mod licence;
 pub mod session;
 pub mod signalk;
 pub mod timezone;
 pub mod version;
+pub mod wifi;
 
 use axum::Router;
 
@@ -20,6 +22,7 @@ pub fn router(max_audio_bytes: u64) -> Router<Shared> {
     Router::new()
         .merge(licence::routes())
         .merge(health::routes())
+        .merge(helm::routes())
         .merge(version::routes())
         .merge(session::routes())
         .merge(backup::routes())
@@ -29,4 +32,56 @@ pub fn router(max_audio_bytes: u64) -> Router<Shared> {
         .merge(engine::routes())
         .merge(signalk::routes())
         .merge(timezone::routes())
+        .merge(wifi::routes())
+}
+
+/// What the route tests share: the whole app on a scratch device, and one request to it from
+/// a given client, as the connection server would hand it over.
+#[cfg(test)]
+pub(crate) mod testing {
+    use axum::body::Body;
+    use axum::http::{HeaderMap, Request, StatusCode};
+    use tower::ServiceExt;
+
+    use crate::http::conn::ConnInfo;
+
+    /// The app over `dir`: state, data partition and config partition folders inside it.
+    pub fn app(dir: &std::path::Path) -> axum::Router {
+        let config = crate::config::Config {
+            state_dir: dir.join("state"),
+            data_dir: dir.join("data"),
+            setup_code_file: dir.join("config/d3kos-setup-code.txt"),
+            setup_wifi_file: dir.join("config/d3kos-setup-wifi.txt"),
+            ..Default::default()
+        };
+        std::fs::create_dir_all(&config.data_dir).unwrap();
+        std::fs::create_dir_all(dir.join("config")).unwrap();
+        crate::server::app(crate::http::AppState::load(config).unwrap())
+    }
+
+    /// `GET path` with `Host: host` from `peer` to the device's address `local`.
+    pub async fn get(
+        app: &axum::Router,
+        path: &str,
+        host: &str,
+        peer: [u8; 4],
+        local: [u8; 4],
+    ) -> (StatusCode, HeaderMap, String) {
+        let mut r = Request::get(path)
+            .header("host", host)
+            .body(Body::empty())
+            .unwrap();
+        r.extensions_mut().insert(ConnInfo {
+            peer: (peer, 40000).into(),
+            local: (local, 80).into(),
+        });
+        let answer = app.clone().oneshot(r).await.unwrap();
+        let (parts, body) = answer.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::assemble::Placed;
 use crate::config::{Board, Recipe};
-use appliance::layout::Create;
+use appliance::layout::{Create, Extent, card_gb};
 
 pub fn render(
     recipe: &Recipe,
@@ -39,12 +39,13 @@ pub fn render(
          1. Check the download\n----------------------\nIn this folder:\n\n    sha256sum -c {stem}.img.xz.sha256\n\n\
          It must print \"OK\". If it does not, download the file again: a damaged image can fail\n\
          in ways that look like a broken boat computer.\n\n\
-         2. Flash it\n-----------\nWith Raspberry Pi Imager: \"Choose OS\" > \"Use custom\" and pick {stem}.img.xz,\n\
+         2. Flash it\n-----------\n{card}With Raspberry Pi Imager: \"Choose OS\" > \"Use custom\" and pick {stem}.img.xz,\n\
          choose the SD card, and write. Imager checks what it wrote.\n\n\
          Or, on Linux, with bmaptool (fast, writes only the blocks in use, and verifies them):\n\n    \
          bmaptool copy {stem}.img.xz /dev/sdX\n\n\
          Replace /dev/sdX with the SD card; everything on it is erased.\n\n\
-         3. First boot\n-------------\n"
+         3. First boot\n-------------\n",
+        card = card_text(board, partitions),
     ));
     if first_boot.is_empty() {
         s.push_str("The system starts from the partitions in the image.\n");
@@ -61,4 +62,29 @@ pub fn render(
          creates the owner account with a one-time setup code the computer shows on its own screen.\n",
     );
     s
+}
+
+/// The smallest card, from the layout: what first boot needs before the data partition
+/// grows into the rest of the card.
+fn card_text(board: &Board, partitions: &[Placed]) -> String {
+    let shipped: Vec<Option<Extent>> = partitions
+        .iter()
+        .map(|p| match (p.create, p.start) {
+            (Create::Build, Some(start)) => Some(Extent {
+                start,
+                size: p.size,
+            }),
+            _ => None,
+        })
+        .collect();
+    match board.layout.smallest_medium(&shipped) {
+        Ok(need) => format!(
+            "Use a card of {gb} GB or more: the partitions need {:.1} GB before the data partition\n\
+             grows into the rest of the card. A smaller card is refused on its first start, with\n\
+             the reason on the screen and on the web page, and nothing on it is changed.\n\n",
+            need as f64 / 1e9,
+            gb = card_gb(need),
+        ),
+        Err(_) => String::new(),
+    }
 }

@@ -153,6 +153,9 @@ pub fn options(
     dedup(&mut components);
     let mut packages = b.packages.clone();
     packages.extend(board.base_packages.iter().cloned());
+    if board.display {
+        packages.extend(recipe.helm.packages.iter().cloned());
+    }
     packages.sort();
     packages.dedup();
 

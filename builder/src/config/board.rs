@@ -32,6 +32,9 @@ pub struct Board {
     pub description: String,
     pub arch: Arch,
     pub imager_devices: Vec<String>,
+    /// The board drives a screen (HDMI, DSI, a virtual GPU): it gets the recipe's helm
+    /// screen (`[helm]`).
+    pub display: bool,
     pub boot: BootSettings,
     /// Archive components and packages this board adds to the recipe's base.
     pub base_components: Vec<String>,
@@ -98,6 +101,8 @@ struct RawInfo {
     table: TableKind,
     #[serde(default)]
     imager_devices: Vec<String>,
+    #[serde(default)]
+    display: bool,
 }
 
 #[derive(Deserialize)]
@@ -437,6 +442,7 @@ impl Board {
             description: raw.board.description,
             arch: raw.board.arch,
             imager_devices: raw.board.imager_devices,
+            display: raw.board.display,
             boot: BootSettings {
                 kind: raw.boot.kind,
                 cmdline: raw.boot.cmdline,
@@ -577,6 +583,20 @@ mod tests {
     }
 
     const LINE: &str = r#"hat_overlays = { pican-m = "rpi4/pican-m.dtbo" }"#;
+
+    #[test]
+    fn a_board_has_a_display_only_when_it_says_so() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for name in ["rpi4", "qemu-amd64", "qemu-arm64"] {
+            let board = Board::load(&root.join(format!("boards/{name}.toml"))).unwrap();
+            assert!(board.display, "{name}");
+        }
+        let text = std::fs::read_to_string(root.join("boards/qemu-amd64.toml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("headless.toml");
+        std::fs::write(&path, text.replacen("display = true\n", "", 1)).unwrap();
+        assert!(!Board::load(&path).unwrap().display);
+    }
 
     #[test]
     fn the_rpi4_ships_the_pican_m_overlay() {

@@ -26,6 +26,8 @@ pub struct Recipe {
     /// bootstrap, relative to the recipe. It is laid in as it is, with only the overlay.
     pub rootfs: Option<PathBuf>,
     pub system: System,
+    /// The helm screen's kiosk, for boards that drive a display.
+    pub helm: Helm,
     /// The HATs fitted to the board (`[hardware]`), in [`Hat::ALL`]'s order. Raspberry Pi
     /// boards load each one's device-tree overlay; other boards have no header to fit them.
     pub hats: Vec<Hat>,
@@ -63,6 +65,14 @@ pub struct System {
     /// The system user the appliance runs as; created locked at build time.
     pub user: String,
     /// Units enabled as their `[Install]` section says.
+    pub enable: Vec<String>,
+}
+
+/// What a board with a display adds: the packages of the helm screen's kiosk and its units.
+/// Boards without one (`display = false`) leave both out.
+#[derive(Debug, Clone, Default)]
+pub struct Helm {
+    pub packages: Vec<String>,
     pub enable: Vec<String>,
 }
 
@@ -107,6 +117,8 @@ struct RawRecipe {
     base: RawBase,
     #[serde(default)]
     system: RawSystem,
+    #[serde(default)]
+    helm: RawHelm,
     #[serde(default)]
     hardware: RawHardware,
     #[serde(default)]
@@ -184,6 +196,24 @@ fn default_variant() -> Spanned<String> {
 }
 fn default_components() -> Spanned<Vec<String>> {
     Spanned::new(0..0, vec!["main".into()])
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHelm {
+    #[serde(default = "no_words")]
+    packages: Spanned<Vec<String>>,
+    #[serde(default = "no_words")]
+    enable: Spanned<Vec<String>>,
+}
+
+impl Default for RawHelm {
+    fn default() -> Self {
+        RawHelm {
+            packages: no_words(),
+            enable: no_words(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -498,6 +528,22 @@ impl Recipe {
             ));
         }
 
+        let helm = &raw.helm;
+        if let Some(p) = helm.packages.get_ref().iter().find(|p| !is_package_name(p)) {
+            return Err(src.error(
+                helm.packages.span(),
+                "helm.packages",
+                format!("`{p}` is not a Debian package name"),
+            ));
+        }
+        if let Some(u) = helm.enable.get_ref().iter().find(|u| !is_unit_name(u)) {
+            return Err(src.error(
+                helm.enable.span(),
+                "helm.enable",
+                format!("`{u}` is not a unit name like `d3kos-kiosk.service`"),
+            ));
+        }
+
         let mut hats = Vec::new();
         for hat in Hat::ALL {
             let fitted = match raw.hardware.get(hat) {
@@ -546,6 +592,10 @@ impl Recipe {
                 hostname: raw.system.hostname.get_ref().clone(),
                 user: user.clone(),
                 enable: raw.system.enable.get_ref().clone(),
+            },
+            helm: Helm {
+                packages: raw.helm.packages.get_ref().clone(),
+                enable: raw.helm.enable.get_ref().clone(),
             },
             hats,
             overlays: raw.overlay.dirs.iter().map(|d| dir.join(d)).collect(),
@@ -619,5 +669,27 @@ url_base = "https://example.org/releases"
                 && message.contains("pican_m"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn the_helm_section_is_read_and_checked() {
+        let (recipe, _) = load(
+            "\n[helm]\npackages = [\"cage\", \"chromium\"]\nenable = [\"d3kos-kiosk.service\"]\n",
+        );
+        let helm = recipe.unwrap().helm;
+        assert_eq!(helm.packages, ["cage", "chromium"]);
+        assert_eq!(helm.enable, ["d3kos-kiosk.service"]);
+        assert!(load("").0.unwrap().helm.packages.is_empty());
+        let (recipe, path) = load("\n[helm]\npackages = [\"Cage Browser\"]\n");
+        let line = MINIMAL.lines().count() + 3;
+        assert_eq!(
+            recipe.unwrap_err().to_string(),
+            format!(
+                "{}:{line}: helm.packages: `Cage Browser` is not a Debian package name",
+                path.display()
+            )
+        );
+        let (recipe, _) = load("\n[helm]\nenable = [\"kiosk\"]\n");
+        assert!(recipe.unwrap_err().to_string().contains("helm.enable"));
     }
 }
