@@ -22,11 +22,8 @@ async fn first_use(State(s): State<Shared>, client: Client) -> Result<Data<Json>
         ));
     }
     let wifi = s.setup_wifi.lock().await.clone();
-    let running = match &wifi {
-        Some(_) => crate::systemd::unit_states(&[super::wifi::AP_UNIT.to_owned()])
-            .await
-            .first()
-            .and_then(|u| u.active_state.clone()),
+    let wifi = match &wifi {
+        Some(w) => Some(super::wifi::status(w).await),
         None => None,
     };
     Ok(Data(json!({
@@ -35,13 +32,7 @@ async fn first_use(State(s): State<Shared>, client: Client) -> Result<Data<Json>
         "problems": s.problems,
         "owner_exists": s.auth.owner_exists(),
         "setup_code": s.auth.setup_code_shown(),
-        "setup_wifi": wifi.map(|w| json!({
-            "ssid": w.ssid,
-            "passphrase": w.passphrase,
-            "join": w.join_uri(),
-            "address": crate::wifi::ADDRESS,
-            "access_point": running,
-        })),
+        "setup_wifi": wifi,
     })))
 }
 

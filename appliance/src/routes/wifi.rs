@@ -18,7 +18,7 @@ use crate::wifi::{ADDRESS, SetupWifi};
 /// The unit that decides and (re)starts the access point (rootfs-overlay).
 const UNIT: &str = "d3kos-setup-wifi.service";
 /// The access point itself: running or not.
-pub(super) const AP_UNIT: &str = "d3kos-setup-wifi-ap.service";
+const AP_UNIT: &str = "d3kos-setup-wifi-ap.service";
 
 pub fn routes() -> Router<Shared> {
     Router::new()
@@ -45,7 +45,8 @@ async fn credentials(s: &Shared) -> Result<SetupWifi, ApiError> {
     })
 }
 
-async fn status(w: &SetupWifi) -> Json {
+/// The setup Wi-Fi as the helm screen and the owner see it.
+pub(super) async fn status(w: &SetupWifi) -> Json {
     let running = crate::systemd::unit_states(&[AP_UNIT.to_owned()])
         .await
         .first()
