@@ -1065,7 +1065,7 @@ fn old_mke2fs_is_refused_with_a_way_out() {
 
 #[test]
 fn help_matches_the_golden_text() {
-    for cmd in ["build", "inspect", "verify"] {
+    for cmd in ["build", "inspect", "prepare", "verify"] {
         let out = run(Command::new(BIN)
             .arg(cmd)
             .arg("--help")

@@ -46,6 +46,39 @@ pub fn workspace_of(recipe: &Path) -> PathBuf {
     dir.join("..")
 }
 
+/// What a build of a board reads from the cache, made ahead of it.
+#[derive(Debug)]
+pub struct Prepared {
+    pub base: PathBuf,
+    pub appliance: PathBuf,
+}
+
+/// Makes, or finds cached, the Debian base and the appliance binary a build of `board` from
+/// `recipe` needs, so a later build (or several, one after another) only assembles. Builds
+/// that start meanwhile wait for each entry rather than making it twice.
+pub fn prepare(
+    recipe: &Path,
+    board: &Path,
+    cache: &Cache,
+    refresh: bool,
+) -> anyhow::Result<Prepared> {
+    let recipe = Recipe::load(recipe)?;
+    let board = Board::load(board)?;
+    let base =
+        base::ensure(&recipe, &board, cache, refresh).context("while preparing the Debian base")?;
+    let appliance = compile::appliance(&compile::Request {
+        arch: board.arch,
+        given: None,
+        workspace: &workspace_of(&recipe.path),
+        cache,
+        mirror: &recipe.base.mirror,
+        refresh,
+        source_date_epoch: recipe.source_date_epoch,
+    })
+    .context("while building the appliance binary")?;
+    Ok(Prepared { base, appliance })
+}
+
 /// What a build produced.
 #[derive(Debug)]
 pub struct Report {

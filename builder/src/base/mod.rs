@@ -59,6 +59,42 @@ impl Cache {
     }
 }
 
+/// An exclusive hold on one cache entry, released when dropped. Two builds sharing a cache
+/// (a warm-up in the background and a build) would otherwise both bootstrap the same base
+/// and remove each other's partial result; the second waits and then finds it made.
+#[derive(Debug)]
+pub struct EntryLock {
+    _file: std::fs::File,
+}
+
+impl EntryLock {
+    /// Takes the lock file `ENTRY.lock` beside `entry`, waiting while another process has it.
+    pub fn take(entry: &Path, what: &str) -> Result<Self, BaseError> {
+        use rustix::fs::{FlockOperation, flock};
+        let name = entry
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = entry.with_file_name(format!(".{name}.lock"));
+        let parent = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+            log::info!("{what}: waiting for another build that is making it");
+            flock(&file, FlockOperation::LockExclusive).map_err(|e| BaseError::Io {
+                path: path.clone(),
+                source: e.into(),
+            })?;
+        }
+        Ok(EntryLock { _file: file })
+    }
+}
+
 /// A bootstrap and the key it is cached under.
 #[derive(Debug, Clone)]
 pub struct Keyed {
@@ -104,6 +140,7 @@ impl Keyed {
     /// missing or `refresh` is set. A bootstrap cut short never looks finished: it is written
     /// under a temporary name and renamed at the end.
     pub fn ensure(&self, dest: &Path, refresh: bool, what: &str) -> Result<PathBuf, BaseError> {
+        let _held = EntryLock::take(dest, what)?;
         if dest.exists() && !refresh {
             log::info!("{what}: cached {}", dest.display());
             return Ok(dest.to_owned());
@@ -262,4 +299,39 @@ pub fn ensure(
     );
     let what = format!("{} {} base", recipe.base.suite, board.arch.debian_name());
     keyed.ensure(&cache.path("base", &name), refresh, &what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_of_an_entry_waits_for_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = dir.path().join("base/arm64-trixie-0123.tar");
+        let first = EntryLock::take(&entry, "base").unwrap();
+        assert!(
+            dir.path()
+                .join("base/.arm64-trixie-0123.tar.lock")
+                .is_file()
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let entry = entry.clone();
+            std::thread::spawn(move || {
+                let held = EntryLock::take(&entry, "base").unwrap();
+                tx.send(()).unwrap();
+                drop(held);
+            })
+        };
+        // While the first holds it, the second does not get it.
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err()
+        );
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the second holder gets the entry once the first lets go");
+        waiter.join().unwrap();
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod inspect;
+pub mod prepare;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 pub enum Command {
     Build(build::Args),
     Inspect(inspect::Args),
+    Prepare(prepare::Args),
     Verify(verify::Args),
 }
 
@@ -17,6 +19,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Build(a) => build::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Prepare(a) => prepare::run(a),
         Command::Verify(a) => verify::run(a),
     }
 }

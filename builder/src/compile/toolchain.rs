@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::cargo::{build_args, host_cargo, linker, remap_flags};
 use super::{CompileError, Request, io};
-use crate::base::{Keyed, mmdebstrap};
+use crate::base::{EntryLock, Keyed, mmdebstrap};
 use crate::tool::Invocation;
 
 const SUITE: &str = "trixie";
@@ -58,6 +58,7 @@ fn vendor(req: &Request) -> Result<PathBuf, CompileError> {
     let bytes = std::fs::read(&lock).map_err(io(&lock))?;
     let key = &crate::digest::sha256_hex(&bytes)[..16];
     let dest = req.cache.path("vendor", key);
+    let _held = EntryLock::take(&dest, "vendored crates")?;
     if dest.is_dir() {
         return Ok(dest);
     }
