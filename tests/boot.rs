@@ -126,7 +126,9 @@ struct Booted {
 }
 
 /// Boots until the appliance answers, falling back along `accels`; the disk is made afresh
-/// from the image for each attempt of a first boot, with `imager`'s files on it if any.
+/// from the image for each attempt of a first boot, with `imager`'s files on it if any. With
+/// them, the first power-on is cut short while the customisation is applied, and the boot
+/// returned is the one after, which has to complete that first boot.
 fn boot_first(
     arch: &str,
     image: &Path,
@@ -163,6 +165,35 @@ fn boot_first(
             Some(&work.join("usb-stick.img")),
         );
         let limit = if accel == Accel::Tcg { 600 } else { 120 };
+        // With Imager's files, the power goes the moment the customisation has been applied
+        // and before its secrets leave the card; the next power-on has to finish the job.
+        if let Some(imager) = imager {
+            match guest.cut_at(imager::CUT_AT, Duration::from_secs(limit)) {
+                Ok(at) => {
+                    eprintln!(
+                        "{arch}: power cut {:.1} s after power-on, as the console said {:?}",
+                        at.as_secs_f64(),
+                        imager::CUT_AT
+                    );
+                    imager.after_cut(disk, image);
+                    make_usb_stick(&work.join("usb-stick.img"));
+                    guest = Guest::start(
+                        arch,
+                        disk,
+                        &files,
+                        accel.clone(),
+                        work,
+                        &format!("first-{i}-after-cut"),
+                        Some(&work.join("usb-stick.img")),
+                    );
+                }
+                Err(e) => {
+                    eprintln!("{arch}: {accel:?} did not reach the cut; falling back\n{e}");
+                    errors.push(format!("{accel:?}: {e}"));
+                    continue;
+                }
+            }
+        }
         match guest.wait_ready(Duration::from_secs(limit)) {
             Ok(ready) => return Booted { guest, ready },
             Err(e) => {

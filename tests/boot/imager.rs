@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::boot::{Guest, ssh_refused, ssh_run};
 use crate::table::Partition;
-use crate::{repo, run};
+use crate::{fs_at, planned_partition, repo, run};
 
 /// What user-data and network-config ask for (tests/fixture/imager).
 const HOST: &str = "sailfish";
@@ -20,6 +20,10 @@ const SALT: &str = "d3kosimager";
 /// The WPA PSK Imager derives from "Marina Guest" and "correct horse battery".
 const PSK: &str = "148e2b13b6bbcb955196d5610c8bf5ae5806768cc27b22c8626ff3fe5d2eacb1";
 const WPA: &str = "/etc/wpa_supplicant/wpa_supplicant-wlan0.conf";
+
+/// The console line of the first boot at which the boot test cuts the power: the
+/// customisation has just been applied, its secrets are still on the card.
+pub const CUT_AT: &str = "imager: applied host name";
 
 /// The files Imager 2.x writes onto the first FAT partition.
 const FILES: [&str; 4] = ["user-data", "network-config", "meta-data", "cmdline.txt"];
@@ -183,6 +187,8 @@ impl Imager {
             "/etc/default/keyboard:\n{keyboard}"
         );
 
+        self.applied_once(guest);
+
         // Last: OpenSSH 9.8 and newer hold a failed login against its source address
         // (PerSourcePenalties), and every login here comes from QEMU's one user-mode address.
         let offered = ssh_refused(
@@ -239,14 +245,75 @@ impl Imager {
     /// Inside the second boot: the record re-applied the customisation, nothing twice.
     pub fn kept_inside(&self, guest: &Guest) {
         assert_eq!(self.inside(guest, "hostname").trim(), HOST);
-        assert_eq!(
-            self.inside(guest, &format!("grep -c ^{USER}: /etc/passwd"))
-                .trim(),
-            "1",
-            "{USER} in /etc/passwd once"
-        );
+        self.applied_once(guest);
         assert_eq!(self.shadow_hash(guest), self.hash, "the hash kept");
         eprintln!("imager customisation kept: host {HOST}, user {USER}, key login ok");
+    }
+
+    /// Each thing the customisation adds is there once, however often it was applied (a cut
+    /// first boot and the boots after it each apply the record).
+    fn applied_once(&self, guest: &Guest) {
+        let count = |what: &str, cmd: &str| {
+            let n = self.inside(guest, &format!("{cmd} || true"));
+            assert_eq!(n.trim(), "1", "{what}: {cmd} counts {n}");
+        };
+        count("the user", &format!("grep -c '^{USER}:' /etc/passwd"));
+        count(
+            "its password",
+            &format!("sudo -n grep -c '^{USER}:' /etc/shadow"),
+        );
+        count("its group", &format!("grep -c '^{USER}:' /etc/group"));
+        count(
+            "its membership of sudo",
+            &format!("getent group sudo | cut -d: -f4 | tr , '\\n' | grep -cx {USER}"),
+        );
+        count(
+            "its SSH key",
+            "grep -c 'skipper@chart-table' ~/.ssh/authorized_keys",
+        );
+        count(
+            "the Wi-Fi network",
+            &format!("sudo -n grep -c 'network={{' {WPA}"),
+        );
+        count(
+            "the host name in /etc/hosts",
+            &format!("grep -cw {HOST} /etc/hosts"),
+        );
+        eprintln!(
+            "imager customisation applied once: {USER} in passwd, shadow, group and sudo, its \
+             key, the Wi-Fi network and {HOST} in /etc/hosts each once"
+        );
+    }
+
+    /// What the power cut left on `disk`, seen from outside: whether the password hash was
+    /// still on the config partition and whether the record had reached the data partition.
+    /// Printed, not asserted: the boot after the cut has to finish either way.
+    pub fn after_cut(&self, disk: &Path, image: &Path) {
+        let config = planned_partition(image, disk, "config");
+        let user_data = run(mtools("mtype", disk, &config).arg("::/user-data"));
+        let data = planned_partition(image, disk, "data");
+        let listing = Command::new("debugfs")
+            .arg("-R")
+            .arg("ls -l /d3kos/imager")
+            .arg(fs_at(disk, &data))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let files: Vec<&str> = listing
+            .lines()
+            .filter_map(|l| l.split_whitespace().last())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        eprintln!(
+            "after the cut: the password hash is {} user-data on the config partition; the \
+             data partition's /d3kos/imager holds {:?}",
+            if user_data.contains(&self.hash) {
+                "still in"
+            } else {
+                "gone from"
+            },
+            files
+        );
     }
 }
 

@@ -357,6 +357,31 @@ impl Guest {
         ))
     }
 
+    /// A power cut: QEMU is killed (SIGKILL, no shutdown, nothing the guest had not yet
+    /// written reaches the disk) as soon as the console shows `marker`. Returns how long after
+    /// power-on that was. `Err` when the guest crashed, exited or never showed it.
+    pub fn cut_at(&mut self, marker: &str, limit: Duration) -> Result<Duration, String> {
+        while self.started.elapsed() < limit {
+            if self.console().contains(marker) {
+                let at = self.started.elapsed();
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Ok(at);
+            }
+            if let Some(status) = self.exited() {
+                return Err(format!("QEMU exited ({status}):\n{}", self.console_tail()));
+            }
+            if self.crashed() {
+                return Err(format!("the guest crashed:\n{}", self.console_tail()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!(
+            "the console never said {marker:?} within {limit:?}:\n{}",
+            self.console_tail()
+        ))
+    }
+
     fn qmp(&self, command: &str) {
         self.qmp_json(&format!("{{\"execute\":\"{command}\"}}"));
     }
