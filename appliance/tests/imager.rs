@@ -151,15 +151,24 @@ fn what_imager_2_writes_is_applied_once_and_its_secrets_leave_the_card() {
     // The secrets are off the card; the rest is still there to read.
     let user_data = read(&c.config.join("user-data"));
     let network = read(&c.config.join("network-config"));
-    let keys_in = |t: &str, key: &str| t.lines().any(|l| l.trim_start().starts_with(key));
+    // Overwritten where they lay: the files keep their sizes, the keys their empty values.
+    let valued = |t: &str, key: &str| {
+        t.lines().any(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|v| !v.trim().is_empty())
+        })
+    };
     assert!(
-        !user_data.contains(HASH) && !keys_in(&user_data, "passwd:"),
+        !user_data.contains(HASH) && !valued(&user_data, "passwd:"),
         "{user_data}"
     );
     assert!(
-        !network.contains(PSK) && !network.contains("password:"),
+        !network.contains(PSK) && !valued(&network, "password:"),
         "{network}"
     );
+    assert_eq!(user_data.len(), imager2_user_data().len());
+    assert_eq!(network.len(), imager2_network().len());
     assert!(user_data.starts_with("#cloud-config\n") && user_data.contains("hostname: sailfish"));
 
     // The public summary has no secret; the record is root's alone.

@@ -64,13 +64,7 @@ fn machine_id(data: &Path, running: &Path, out: &mut dyn Write) -> Result<String
             found: id.to_owned(),
         });
     }
-    crate::state::write_atomic(&kept, format!("{id}\n").as_bytes()).map_err(|e| match e {
-        crate::state::StateError::Io { path, source } => FirstbootError::Io { path, source },
-        other => FirstbootError::Io {
-            path: kept.clone(),
-            source: std::io::Error::other(other.to_string()),
-        },
-    })?;
+    crate::state::write_atomic(&kept, format!("{id}\n").as_bytes())?;
     world_readable(&kept)?;
     say(
         out,

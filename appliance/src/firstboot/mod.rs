@@ -167,6 +167,20 @@ pub enum FirstbootError {
     NoMachineId { path: PathBuf, found: String },
 }
 
+/// A state write's failure as first boot reports it: the file and the cause.
+impl From<crate::state::StateError> for FirstbootError {
+    fn from(e: crate::state::StateError) -> Self {
+        use crate::state::StateError;
+        match e {
+            StateError::Io { path, source } => FirstbootError::Io { path, source },
+            StateError::Corrupt { ref path, .. } => FirstbootError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            },
+        }
+    }
+}
+
 impl FirstbootError {
     /// What the owner can do about a card the device refused to change.
     pub fn advice(&self) -> Option<&'static str> {

@@ -59,18 +59,7 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 
 /// Writes `text` to `path` whole with `mode` ([`crate::state::write_atomic_mode`]).
 pub fn write_file(path: &Path, text: &[u8], mode: u32) -> Result<(), FirstbootError> {
-    crate::state::write_atomic_mode(path, text, Some(mode)).map_err(state_error)
-}
-
-/// A state write's failure as first boot reports it.
-pub fn state_error(e: crate::state::StateError) -> FirstbootError {
-    match e {
-        crate::state::StateError::Io { path, source } => FirstbootError::Io { path, source },
-        other => FirstbootError::Io {
-            path: PathBuf::new(),
-            source: std::io::Error::other(other.to_string()),
-        },
-    }
+    Ok(crate::state::write_atomic_mode(path, text, Some(mode))?)
 }
 
 fn hostname(name: &str, t: &Target) -> Result<(), FirstbootError> {

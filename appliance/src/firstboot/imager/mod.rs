@@ -182,16 +182,37 @@ fn files(config: &Path) -> Result<Option<Files>, FirstbootError> {
     Ok((f.user_data.is_some() || f.network_config.is_some() || f.meta_data.is_some()).then_some(f))
 }
 
-/// Rewrites `path` without its secrets, when it has any. FAT keeps no modes; the file is
-/// replaced whole ([`crate::state::write_atomic`]), so a cut leaves the old or the new one.
+/// Takes the secrets out of `path`, when it has any. The lines that hold them are
+/// overwritten where they lie ([`wipe::blanked`]): the file keeps its size and clusters, so
+/// no copy of a secret stays behind in freed clusters of the FAT, and no allocation or
+/// directory entry changes that a power cut could leave half written (FAT has no journal).
+/// Only a shape that line blanking cannot handle is rewritten whole
+/// ([`crate::state::write_atomic`]).
 fn wipe_file(path: &Path) -> Result<(), FirstbootError> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(());
     };
+    if let Some(blank) = wipe::blanked(&text) {
+        return overwrite(path, blank.as_bytes());
+    }
     let Some(clean) = wipe::without_secrets(&text) else {
         return Ok(());
     };
-    crate::state::write_atomic(path, clean.as_bytes()).map_err(apply::state_error)
+    Ok(crate::state::write_atomic(path, clean.as_bytes())?)
+}
+
+/// Writes `bytes` over the start of `path` (as long as it, so the size stays) and waits
+/// until they are on the card.
+fn overwrite(path: &Path, bytes: &[u8]) -> Result<(), FirstbootError> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io(path))?;
+    f.seek(SeekFrom::Start(0))
+        .and_then(|_| f.write_all(bytes))
+        .and_then(|()| f.sync_all())
+        .map_err(io(path))
 }
 
 /// What was applied, for the console of the boot.
