@@ -34,13 +34,7 @@ impl Report {
     pub fn save(&self, path: &Path) -> Result<(), FirstbootError> {
         let bytes = serde_json::to_vec_pretty(self).expect("a report serializes");
         // Readable by the page's unprivileged server.
-        crate::state::write_atomic_mode(path, &bytes, Some(0o644)).map_err(|e| match e {
-            crate::state::StateError::Io { path, source } => FirstbootError::Io { path, source },
-            other => FirstbootError::Io {
-                path: path.to_owned(),
-                source: std::io::Error::other(other.to_string()),
-            },
-        })
+        Ok(crate::state::write_atomic_mode(path, &bytes, Some(0o644))?)
     }
 
     pub fn load(path: &Path) -> Result<Report, FirstbootError> {
@@ -129,10 +123,22 @@ pub fn page(a: &PageArgs, out: &mut dyn Write) -> Result<(), FirstbootError> {
             "step": report.step,
         })
         .to_string();
-        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-            let (html, json) = (html.clone(), json.clone());
-            async move { answer(uri.path(), html, json) }
-        });
+        // The helm screen's browser can come up without drawing (see crate::helm); with no
+        // appliance to notice, this page watches for its requests the same way.
+        let seen = std::sync::Arc::new(crate::helm::Seen::default());
+        tokio::spawn(crate::helm::watch(seen.clone()));
+        let app = axum::Router::new().fallback(
+            move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<
+                std::net::SocketAddr,
+            >,
+                  uri: axum::http::Uri| {
+                if crate::peer::Peer::of(peer).is_helm() {
+                    seen.mark();
+                }
+                let (html, json) = (html.clone(), json.clone());
+                async move { answer(uri.path(), html, json) }
+            },
+        );
         let stop = async {
             if let Ok(mut term) =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -140,8 +146,11 @@ pub fn page(a: &PageArgs, out: &mut dyn Write) -> Result<(), FirstbootError> {
                 term.recv().await;
             }
         };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
             .await
             .map_err(io(Path::new("the page server")))
     })
