@@ -127,7 +127,12 @@ fn same_page(r: f64, diff: f64) -> bool {
 /// The main menu rendered by headless Chromium on the host, through the guest's forwarded
 /// port (a client on the network: no first-use panel).
 pub fn reference(port: u16, work: &Path) -> (PathBuf, Shot) {
-    let out = work.join("helm-reference.png");
+    reference_as(port, work, "helm-reference")
+}
+
+/// The page the guest serves at `/`, rendered on the host as `work/NAME.png`.
+pub fn reference_as(port: u16, work: &Path, name: &str) -> (PathBuf, Shot) {
+    let out = work.join(format!("{name}.png"));
     run(Command::new("node")
         .arg(repo().join("tests/pages/reference.mjs"))
         .arg(format!("http://127.0.0.1:{port}/"))
@@ -222,24 +227,51 @@ impl Watcher {
 /// The whole screen against the reference, once the owner exists and the first-use panel
 /// is gone: the same page.
 pub fn whole_screen_matches(guest: &Guest, reference: &Shot, work: &Path) {
-    let ppm = work.join("helm-owner.ppm");
+    screen_shows(
+        guest,
+        reference,
+        work,
+        "helm-owner",
+        Duration::from_secs(60),
+    );
+}
+
+/// Takes the whole screen every two seconds until it is the reference's page, within
+/// `limit`; keeps the last picture as `work/NAME.ppm` and returns when the page was there,
+/// from power-on.
+pub fn screen_shows(
+    guest: &Guest,
+    reference: &Shot,
+    work: &Path,
+    name: &str,
+    limit: Duration,
+) -> Duration {
+    let ppm = work.join(format!("{name}.ppm"));
     let t = Instant::now();
     loop {
-        guest.screendump(&ppm).unwrap();
-        let shot = read_ppm(&ppm);
-        let (r, diff) = likeness(&shot, reference, shot.height);
+        let seen = guest.screendump(&ppm).map(|()| read_ppm(&ppm));
+        let (r, diff) = match &seen {
+            Ok(shot) if (shot.width, shot.height) == (reference.width, reference.height) => {
+                likeness(shot, reference, shot.height)
+            }
+            _ => (0.0, 255.0),
+        };
         if same_page(r, diff) {
             eprintln!(
-                "helm screen: the whole screen matches the reference (r = {r:.3}, difference \
-                 {diff:.1}); picture {}",
+                "helm screen: the whole screen matches the reference {:.1} s after power-on \
+                 (r = {r:.3}, difference {diff:.1}); picture {}",
+                guest.started.elapsed().as_secs_f64(),
                 ppm.display()
             );
-            return;
+            return guest.started.elapsed();
         }
         assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "the helm screen is not the main menu (r = {r:.3}, difference {diff:.1}); picture {}",
-            ppm.display()
+            t.elapsed() < limit,
+            "the helm screen is not the page (r = {r:.3}, difference {diff:.1}, {}); picture \
+             {}\n{}",
+            seen.err().unwrap_or_default(),
+            ppm.display(),
+            guest.console_tail()
         );
         std::thread::sleep(Duration::from_secs(2));
     }
@@ -248,6 +280,14 @@ pub fn whole_screen_matches(guest: &Guest, reference: &Shot, work: &Path) {
 /// Inside, through `sh` (a shell in the guest with sudo): the kiosk runs where the login
 /// prompt would be, what it holds in memory, and that it comes back when it dies.
 pub fn kiosk_inside(guest: &Guest, reference: &Shot, work: &Path, sh: impl Fn(&str) -> String) {
+    // What the kiosk and its browser said since power-on, kept beside the pictures.
+    let journal = sh(
+        "sudo -n journalctl -b --no-pager -o short-monotonic -u d3kos-kiosk.service \
+         -u d3kosd.service -u 'user@*.service' -u systemd-logind.service || true",
+    );
+    let kept = work.join("kiosk-journal.txt");
+    std::fs::write(&kept, &journal).unwrap();
+    eprintln!("helm screen: the kiosk's journal {}", kept.display());
     assert_eq!(
         sh("systemctl is-active d3kos-kiosk.service").trim(),
         "active"

@@ -210,16 +210,34 @@ impl Imager {
         );
     }
 
-    /// After the first boot: the secrets are gone from the card's FAT partition, the rest
-    /// of Imager's files are still there.
-    pub fn secrets_gone(&self, disk: &Path, config: &Partition) {
+    /// After the first boot: the secrets are gone from the card's FAT partition, from its
+    /// files and from every sector of it (no copy left in a freed cluster), the file system
+    /// is clean, and the rest of Imager's files are still there.
+    pub fn secrets_gone(&self, disk: &Path, config: &Partition, work: &Path) {
+        let bytes = partition_bytes(disk, config);
+        for secret in [self.hash.as_str(), PSK] {
+            assert!(
+                !contains(&bytes, secret.as_bytes()),
+                "{secret} is still in a sector of the config partition"
+            );
+        }
+        let fsck = fsck_fat(&bytes, work);
+        assert!(
+            fsck.clean,
+            "fsck.fat -n on the config partition: {}",
+            fsck.text
+        );
         let read = |name: &str| run(mtools("mtype", disk, config).arg(format!("::/{name}")));
         for name in ["user-data", "network-config"] {
             let text = read(name);
+            // The keys stay, their values are blanked where they lay.
             for key in ["passwd:", "password:"] {
                 assert!(
-                    !text.lines().any(|l| l.trim_start().starts_with(key)),
-                    "{name} still holds {key}:\n{text}"
+                    !text.lines().any(|l| l
+                        .trim_start()
+                        .strip_prefix(key)
+                        .is_some_and(|v| !v.trim().is_empty())),
+                    "{name} still holds a value for {key}\n{text}"
                 );
             }
             for secret in [self.hash.as_str(), PSK] {
@@ -286,11 +304,13 @@ impl Imager {
     }
 
     /// What the power cut left on `disk`, seen from outside: whether the password hash was
-    /// still on the config partition and whether the record had reached the data partition.
-    /// Printed, not asserted: the boot after the cut has to finish either way.
-    pub fn after_cut(&self, disk: &Path, image: &Path) {
+    /// still in the config partition's sectors, what fsck.fat found there (FAT has no
+    /// journal), and whether the record had reached the data partition. Printed, not
+    /// asserted: the boot after the cut has to finish either way.
+    pub fn after_cut(&self, disk: &Path, image: &Path, work: &Path) {
         let config = planned_partition(image, disk, "config");
-        let user_data = run(mtools("mtype", disk, &config).arg("::/user-data"));
+        let bytes = partition_bytes(disk, &config);
+        let fsck = fsck_fat(&bytes, work);
         let data = planned_partition(image, disk, "data");
         let listing = Command::new("debugfs")
             .arg("-R")
@@ -305,16 +325,68 @@ impl Imager {
             .filter(|n| n.ends_with(".json"))
             .collect();
         eprintln!(
-            "after the cut: the password hash is {} user-data on the config partition; the \
-             data partition's /d3kos/imager holds {:?}",
-            if user_data.contains(&self.hash) {
+            "after the cut: the password hash is {} the config partition's sectors; fsck.fat \
+             -n there: {}; the data partition's /d3kos/imager holds {:?}",
+            if contains(&bytes, self.hash.as_bytes()) {
                 "still in"
             } else {
                 "gone from"
             },
+            fsck.summary(),
             files
         );
     }
+}
+
+/// The bytes of partition `p` of `disk`.
+fn partition_bytes(disk: &Path, p: &Partition) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(disk).unwrap();
+    f.seek(SeekFrom::Start(p.start)).unwrap();
+    let mut bytes = vec![0; p.size as usize];
+    f.read_exact(&mut bytes).unwrap();
+    bytes
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What `fsck.fat -n` (check, change nothing) says of a FAT file system.
+struct Fsck {
+    clean: bool,
+    text: String,
+}
+
+impl Fsck {
+    /// Its findings on one line, or "clean".
+    fn summary(&self) -> String {
+        if self.clean {
+            return "clean".into();
+        }
+        self.text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("fsck.fat") && !l.starts_with("Leaving"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    }
+}
+
+fn fsck_fat(bytes: &[u8], work: &Path) -> Fsck {
+    let copy = work.join("config-partition.img");
+    std::fs::write(&copy, bytes).unwrap();
+    let out = Command::new("fsck.fat")
+        .arg("-n")
+        .arg(&copy)
+        .output()
+        .expect("fsck.fat runs (dosfstools)");
+    let _ = std::fs::remove_file(&copy);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // Exit 0 with nothing to fix; a dirty bit alone is a file system not unmounted.
+    let clean = out.status.success() && !text.contains("Dirty bit");
+    Fsck { clean, text }
 }
 
 /// Without customisation nobody gets in with the test's key.

@@ -15,9 +15,11 @@ try {
   const context = await browser.newContext({ viewport: { width: Number(w), height: Number(h) }, colorScheme: 'light' });
   const tab = await context.newPage();
   await tab.goto(url);
+  // The main menu has loaded its data once its version is in; a page without that element
+  // (the first-boot failure page) once it has loaded.
   await tab.waitForFunction(() => {
     const v = document.getElementById('home-version');
-    return v && v.textContent !== 'loading…';
+    return document.readyState === 'complete' && (!v || v.textContent !== 'loading…');
   }, null, { timeout: 30000 });
   await tab.screenshot({ path: out });
 } finally {
