@@ -32,7 +32,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let board = resolve_board(&a.board, &a.recipe);
     let cache = a.cache.map_or_else(Cache::from_env, |dir| Cache { dir });
     let prepared = prepare(&a.recipe, &board, &cache, a.refresh_base)?;
-    println!("base       {}", prepared.base.display());
-    println!("appliance  {}", prepared.appliance.display());
+    let shown = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    println!("base       {}", shown(&prepared.base).display());
+    println!("appliance  {}", shown(&prepared.appliance).display());
     Ok(ExitCode::SUCCESS)
 }
