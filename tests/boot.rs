@@ -1217,6 +1217,9 @@ fn qemu_arm64_boots_grows_its_card_and_keeps_its_identity() {
 fn boots_as_virt(image: &Path, work: &Path) {
     let disk = work.join("rpi4-card.raw");
     make_disk(image, &disk, 6 << 30);
+    // The card carries Raspberry Pi Imager 1.8's customisation (the amd64 card has 2.x's).
+    let imager = imager::Imager18::new(work);
+    imager.plant(&disk, &planned_partition(image, &disk, "config"));
     let files = pi_boot_files(&disk, work);
     eprintln!(
         "rpi4: booting {} from partition {} as a QEMU virt machine",
@@ -1233,6 +1236,7 @@ fn boots_as_virt(image: &Path, work: &Path) {
         "rpi4: first boot ready in {:.1} s under Tcg; /api/version: {version}",
         ready.as_secs_f64()
     );
+    imager.applied_inside(&guest);
     let clean = guest.power_down(Duration::from_secs(120));
     eprintln!("rpi4: powered off cleanly: {clean}");
     assert_grown(image, &disk);

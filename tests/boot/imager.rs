@@ -68,25 +68,115 @@ fn sha512crypt(password: &str, salt: &str) -> String {
     hash
 }
 
+/// Makes an ed25519 key at `path` for logging in as Imager's user.
+fn keypair(path: &Path) -> String {
+    run(Command::new("ssh-keygen")
+        .args(["-t", "ed25519", "-N", "", "-q"])
+        .args(["-C", "skipper@chart-table", "-f"])
+        .arg(path));
+    std::fs::read_to_string(path.with_extension("pub"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Imager 1.8's customisation (tests/fixture/imager-1.8): the user in a `users:` list with
+/// a sha256crypt hash, password login allowed, no Wi-Fi and no meta-data.
+pub struct Imager18 {
+    user_data: PathBuf,
+    key: PathBuf,
+    hash: String,
+}
+
+impl Imager18 {
+    const HOST: &str = "deckhand";
+    const USER: &str = "mate";
+
+    pub fn new(work: &Path) -> Imager18 {
+        let key = work.join("id_ed25519_1_8");
+        let public = keypair(&key);
+        let out = run(Command::new("openssl").args(["passwd", "-5", "-salt", SALT, PASSWORD]));
+        let hash = out.trim().to_owned();
+        assert!(
+            hash.starts_with(&format!("$5${SALT}$")),
+            "not sha256crypt: {hash}"
+        );
+        let text =
+            std::fs::read_to_string(repo().join("tests/fixture/imager-1.8/user-data")).unwrap();
+        assert!(text.contains("@HASH@") && text.contains("@KEY@"), "{text}");
+        let user_data = work.join("user-data-1.8");
+        std::fs::write(
+            &user_data,
+            text.replace("@HASH@", &hash).replace("@KEY@", &public),
+        )
+        .unwrap();
+        Imager18 {
+            user_data,
+            key,
+            hash,
+        }
+    }
+
+    pub fn plant(&self, disk: &Path, config: &Partition) {
+        run(mtools("mcopy", disk, config)
+            .arg("-o")
+            .arg(&self.user_data)
+            .arg("::/user-data"));
+    }
+
+    /// Inside the first boot: the host name, the user with its hash, key and passwordless
+    /// sudo, and sshd offering password logins as `ssh_pwauth: true` asks.
+    pub fn applied_inside(&self, guest: &Guest) {
+        let sh = |cmd: &str| ssh_run(guest.ssh_port, &self.key, Self::USER, cmd);
+        assert_eq!(sh("hostname").trim(), Self::HOST);
+        let shadow = sh(&format!("sudo -n getent shadow {}", Self::USER));
+        assert_eq!(
+            shadow.split(':').nth(1).unwrap_or_default(),
+            self.hash,
+            "the hash from user-data"
+        );
+        let groups = sh("id -nG");
+        assert!(
+            groups.split_whitespace().any(|g| g == "sudo"),
+            "{} is not in sudo: {groups}",
+            Self::USER
+        );
+        let offered = ssh_refused(
+            guest.ssh_port,
+            &self.key,
+            Self::USER,
+            &[
+                "PreferredAuthentications=password",
+                "PubkeyAuthentication=no",
+            ],
+        );
+        assert!(
+            offered.iter().any(|m| m == "password"),
+            "ssh_pwauth: true, but sshd offers {offered:?}"
+        );
+        eprintln!(
+            "imager 1.8 customisation inside: host {}, user {} from the users: list \
+             (sha256crypt hash, sudo), key login ok, password login offered",
+            Self::HOST,
+            Self::USER
+        );
+    }
+}
+
 impl Imager {
     /// Makes the test's ed25519 key and renders Imager's files into `work/imager`.
     pub fn new(work: &Path) -> Imager {
         let dir = work.join("imager");
         std::fs::create_dir_all(&dir).unwrap();
         let key = work.join("id_ed25519");
-        run(Command::new("ssh-keygen")
-            .args(["-t", "ed25519", "-N", "", "-q"])
-            .args(["-C", "skipper@chart-table", "-f"])
-            .arg(&key));
-        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let public = keypair(&key);
         let hash = sha512crypt(PASSWORD, SALT);
         let fixture = repo().join("tests/fixture/imager");
         for name in FILES {
             let text = std::fs::read_to_string(fixture.join(name)).unwrap();
             let text = if name == "user-data" {
                 assert!(text.contains("@HASH@") && text.contains("@KEY@"), "{text}");
-                text.replace("@HASH@", &hash)
-                    .replace("@KEY@", public.trim())
+                text.replace("@HASH@", &hash).replace("@KEY@", &public)
             } else {
                 text
             };
