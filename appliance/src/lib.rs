@@ -40,6 +40,8 @@ pub mod n2k;
 #[cfg(feature = "daemon")]
 pub mod notify;
 #[cfg(feature = "daemon")]
+pub mod onboarding;
+#[cfg(feature = "daemon")]
 pub mod peer;
 #[cfg(feature = "daemon")]
 pub mod routes;

@@ -1,0 +1,4 @@
+//! The setup wizard's answers about the engine, and what follows from them: the CX5106
+//! gateway's DIP switches (`dip`).
+
+pub mod dip;
