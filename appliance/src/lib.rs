@@ -44,6 +44,8 @@ pub mod onboarding;
 #[cfg(feature = "daemon")]
 pub mod peer;
 #[cfg(feature = "daemon")]
+pub mod qr;
+#[cfg(feature = "daemon")]
 pub mod routes;
 #[cfg(feature = "daemon")]
 pub mod server;

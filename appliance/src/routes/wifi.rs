@@ -81,7 +81,7 @@ async fn qr(
 ) -> Result<Response, ApiError> {
     helm_or_owner(&client, &owner)?;
     let w = credentials(&s).await?;
-    let mut r = (StatusCode::OK, crate::wifi::qr::svg(&w.join_uri())).into_response();
+    let mut r = (StatusCode::OK, crate::qr::svg(&w.join_uri())).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

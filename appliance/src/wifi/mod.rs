@@ -4,7 +4,6 @@
 
 pub mod ap;
 pub mod cli;
-pub mod qr;
 
 use std::path::{Path, PathBuf};
 
@@ -153,7 +152,7 @@ impl SetupWifi {
         let svg = text_file.with_extension("svg");
         for (path, bytes) in [
             (text_file, self.card_text().into_bytes()),
-            (svg.as_path(), qr::svg(&self.join_uri()).into_bytes()),
+            (svg.as_path(), crate::qr::svg(&self.join_uri()).into_bytes()),
         ] {
             if std::fs::read(path).is_ok_and(|old| old == bytes) {
                 continue;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod archive;
+pub mod qr;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
