@@ -82,6 +82,9 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// What went wrong inside, for the log only.
     pub detail: Option<String>,
+    /// Each wrong field of the request and what is wrong with it, for a form to show
+    /// beside the field (`error.fields`).
+    pub fields: Vec<(String, String)>,
 }
 
 impl ApiError {
@@ -92,7 +95,12 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             detail: None,
+            fields: Vec::new(),
         }
+    }
+    pub fn with_fields(mut self, fields: Vec<(String, String)>) -> Self {
+        self.fields = fields;
+        self
     }
     pub fn retry_after(mut self, seconds: Option<u64>) -> Self {
         self.retry_after = seconds;
@@ -162,10 +170,17 @@ impl IntoResponse for ApiError {
                 request_id.as_deref().unwrap_or("(none)")
             );
         }
-        let body = json!({
-            "success": false,
-            "error": { "code": self.code, "message": self.message, "request_id": request_id },
-        });
+        let mut error =
+            json!({ "code": self.code, "message": self.message, "request_id": request_id });
+        if !self.fields.is_empty() {
+            error["fields"] = self
+                .fields
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+        let body = json!({ "success": false, "error": error });
         let mut r = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after {
             r.headers_mut()
@@ -173,6 +188,19 @@ impl IntoResponse for ApiError {
         }
         r
     }
+}
+
+/// Runs `f` (file or database work) on the blocking threads, its error answered as `answer`
+/// makes it; `what` names the task in the log if it dies.
+pub async fn blocking<T: Send + 'static, E: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+    answer: fn(E) -> ApiError,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("the {what} task stopped: {e}")))?
+        .map_err(answer)
 }
 
 /// A JSON body whose problems (not JSON, wrong fields, too large) answer in the envelope.

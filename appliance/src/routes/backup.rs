@@ -154,10 +154,7 @@ async fn destinations(
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("the backup task stopped: {e}")))?
-        .map_err(api_error)
+    crate::api::blocking("backup", f, api_error).await
 }
 
 #[derive(Serialize)]
@@ -341,6 +338,7 @@ async fn restore(
             Err(e) => log::error!("the restored licence could not be read: {e}"),
         }
         state.timezone.reload(crate::time::unix_now_ms());
+        state.apply_engine_limits();
         let keep = Settings::load(&home).keep;
         if let Err(e) = backup::retain(&home, keep, &limits, now) {
             log::warn!("backup retention: {e}");

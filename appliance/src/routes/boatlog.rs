@@ -63,10 +63,7 @@ pub fn api_error(e: BoatlogError) -> ApiError {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BoatlogError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("the boat log task stopped: {e}")))?
-        .map_err(api_error)
+    crate::api::blocking("boat log", f, api_error).await
 }
 
 /// An entry as the web UI shows it: UTC and the boat's local time.

@@ -43,10 +43,7 @@ pub fn api_error(e: ExportError) -> ApiError {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ExportError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("the export task stopped: {e}")))?
-        .map_err(api_error)
+    crate::api::blocking("export", f, api_error).await
 }
 
 /// A job as the status shows it.
