@@ -132,7 +132,7 @@ impl Default for N2kConfig {
 
 /// `[engine]`: the hard limits and RPM bands the engine is watched with, until the
 /// owner's onboarding answers replace them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
     /// Below this the engine is idling.
@@ -145,6 +145,8 @@ pub struct EngineConfig {
     pub min_oil_idle_kpa: f64,
     /// Oil pressure below this above idle is critical, kPa.
     pub min_oil_cruise_kpa: f64,
+    /// Engine speed above this is critical (over-revving); none when unset.
+    pub max_rpm: Option<f64>,
     /// Seconds of 1 s samples kept in memory before they are written in one transaction.
     pub flush_secs: u64,
 }
@@ -160,6 +162,7 @@ impl Default for EngineConfig {
             max_coolant_c: 95.0,
             min_oil_idle_kpa: 70.0,
             min_oil_cruise_kpa: 200.0,
+            max_rpm: None,
             flush_secs: 30,
         }
     }

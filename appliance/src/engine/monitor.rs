@@ -82,6 +82,11 @@ pub fn limit(metric: Metric, band: Band, c: &EngineConfig) -> Option<Limit> {
                     c.min_oil_cruise_kpa
                 },
         }),
+        // Revolutions are in Hz.
+        Metric::Revolutions => c.max_rpm.map(|rpm| Limit {
+            kind: "max",
+            value: rpm / 60.0,
+        }),
         _ => None,
     }
 }

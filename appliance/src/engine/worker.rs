@@ -133,7 +133,8 @@ const MAX_EVENTS: usize = 200;
 
 /// The engine watch.
 pub struct Engine {
-    config: EngineConfig,
+    /// Replaced whole when the setup wizard's answers set new limits.
+    config: std::sync::RwLock<EngineConfig>,
     history: History,
     model: Arc<Model>,
     boatlog: Option<Boatlog>,
@@ -173,7 +174,7 @@ impl Engine {
         baselines: HashMap<Key, (Stats, i64)>,
     ) -> Engine {
         Engine {
-            config,
+            config: std::sync::RwLock::new(config),
             history,
             model,
             boatlog,
@@ -188,9 +189,22 @@ impl Engine {
         &self.history
     }
 
+    /// The bands and hard limits from now on (the setup wizard's hand-off).
+    pub fn set_limits(&self, config: EngineConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+
+    pub fn limits(&self) -> EngineConfig {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// One look at the model at `now_ms`; returns the events it raised and the samples
     /// due to be written (every `flush_secs`).
     pub fn tick(&self, now_ms: i64) -> (Vec<Event>, Vec<Sample>) {
+        let config = self.limits();
         let mut st = self.state.lock().expect("engine state");
         let st = &mut *st;
         let mut events = vec![];
@@ -238,9 +252,7 @@ impl Engine {
                 r.running = false;
                 events.push(stopped(&id, r, now_ms, "it stopped"));
             }
-            r.band = rpm
-                .filter(|_| running)
-                .map(|rpm| Band::of(rpm, &self.config));
+            r.band = rpm.filter(|_| running).map(|rpm| Band::of(rpm, &config));
             r.values = values.clone();
             for (&metric, &value) in &values {
                 st.pending.push(Sample {
@@ -269,7 +281,7 @@ impl Engine {
                     rec.add(&id, band, metric, value);
                 }
                 let stats = st.baselines.get(&(id.clone(), band, metric)).map(|b| b.0);
-                let limit = monitor::limit(metric, band, &self.config);
+                let limit = monitor::limit(metric, band, &config);
                 let w = st.watches.entry((id.clone(), metric)).or_default();
                 let sigma_level = stats.map_or(Level::Normal, |s| {
                     monitor::sigma_level(w.level, s.sigma(value))
@@ -342,7 +354,7 @@ impl Engine {
                 st.events.pop_front();
             }
         }
-        let flush = if now_ms - st.last_flush_ms >= self.config.flush_secs as i64 * 1000 {
+        let flush = if now_ms - st.last_flush_ms >= config.flush_secs as i64 * 1000 {
             st.last_flush_ms = now_ms;
             std::mem::take(&mut st.pending)
         } else {
@@ -366,6 +378,7 @@ impl Engine {
     }
 
     pub fn current(&self, now_ms: i64) -> Current {
+        let config = self.limits();
         let st = self.state.lock().expect("engine state");
         let engines = st
             .engines
@@ -394,7 +407,7 @@ impl Engine {
                                 .watches
                                 .get(&(id.clone(), metric))
                                 .map_or(Level::Normal, |w| w.level),
-                            limit: r.band.and_then(|b| monitor::limit(metric, b, &self.config)),
+                            limit: r.band.and_then(|b| monitor::limit(metric, b, &config)),
                         }
                     })
                     .collect(),
