@@ -19,6 +19,8 @@ mod failure;
 mod helm;
 #[path = "boot/imager.rs"]
 mod imager;
+#[path = "boot/onboarding.rs"]
+mod onboarding;
 #[path = "boot/setup_wifi.rs"]
 mod setup_wifi;
 mod table;
@@ -1053,6 +1055,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     let stick_backup = backup_and_restore_inside(first.guest.port, &jar);
     let stick_export = boatlog_and_export_inside(first.guest.port, &jar);
     engine_data_inside(first.guest.port, work);
+    onboarding::finished_inside(first.guest.port, &jar);
     let zone_decided = timezone_inside(&first.guest, &jar);
     if let (Some((watcher, reference)), Some(imager)) = (helm, customised) {
         let shown = watcher.shown();
@@ -1142,6 +1145,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
         "the owner made on first boot signs in again: {body}"
     );
     assert_running(&second.guest, &jar2);
+    onboarding::kept_inside(second.guest.port, &jar2);
     if let Some(imager) = customised {
         imager.kept_inside(&second.guest);
     }

@@ -11,7 +11,6 @@ use crate::state::{self, StateError};
 pub struct Features {
     pub voice: bool,
     pub camera: bool,
-    pub unlimited_resets: bool,
     pub cloud_sync: bool,
     pub multi_boat: bool,
 }
@@ -29,20 +28,20 @@ pub fn features(tier: u8) -> Features {
     Features {
         voice: tier >= 1,
         camera: tier >= 1,
-        unlimited_resets: tier >= 2,
         cloud_sync: tier >= 2,
         multi_boat: tier >= 3,
     }
 }
 
-/// How many times the onboarding wizard may be reset; `None` is unlimited.
-pub fn reset_limit(tier: u8) -> Option<u32> {
-    if features(tier).unlimited_resets {
-        None
-    } else {
-        Some(10)
-    }
+/// How many times the setup wizard may be reset: 10 on the Free and Standard tiers, 9,999
+/// (all the four-digit counter shows) on Pro and Fleet.
+pub fn reset_limit(tier: u8) -> u32 {
+    if tier >= 2 { 9999 } else { 10 }
 }
+
+/// The owner is warned while this many resets or fewer are left (the counter at 8 and 9 of
+/// 10).
+const WARN_FROM: u32 = 2;
 
 /// The licence file (`licence.json` in the state folder).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,11 +54,53 @@ pub struct Licence {
     pub onboarding_resets_used: u32,
 }
 
-#[derive(Debug, Serialize)]
+/// The setup wizard's resets on this device: used, allowed, and what to tell the owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResetAllowance {
     pub used: u32,
-    pub limit: Option<u32>,
-    pub remaining: Option<u32>,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Said before a reset while two or one are left; `None` otherwise.
+    pub warning: Option<String>,
+}
+
+impl ResetAllowance {
+    pub fn of(tier: u8, used: u32) -> ResetAllowance {
+        let limit = reset_limit(tier);
+        let remaining = limit.saturating_sub(used);
+        let warning = (1..=WARN_FROM).contains(&remaining).then(|| {
+            if remaining == 1 {
+                format!(
+                    "This is the last reset tier {tier} allows ({used} of {limit} used). After \
+                     it, setting the wizard up again takes a Pro or Fleet licence or a freshly \
+                     flashed card."
+                )
+            } else {
+                format!("Only {remaining} resets are left on tier {tier} ({used} of {limit} used).")
+            }
+        });
+        ResetAllowance {
+            used,
+            limit,
+            remaining,
+            warning,
+        }
+    }
+
+    /// Why no reset is left, and the owner's ways on.
+    pub fn refusal(&self, tier: u8) -> String {
+        let higher = if tier < 2 {
+            "either apply a Pro or Fleet licence (Settings, Licence: up to 9,999 resets), or "
+        } else {
+            ""
+        };
+        format!(
+            "All {} resets tier {tier} allows are used: nothing was changed. To set the wizard \
+             up again, {higher}flash a fresh d3kOS image to the card (everything on the card \
+             starts over; a backup restored onto it brings this count back with it).",
+            self.limit
+        )
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -73,17 +114,12 @@ pub struct LicenceInfo {
 
 impl Licence {
     pub fn info(&self) -> LicenceInfo {
-        let limit = reset_limit(self.tier);
         LicenceInfo {
             installation_id: self.installation_id.clone(),
             tier: self.tier,
             tier_name: tier_name(self.tier),
             features: features(self.tier),
-            onboarding_resets: ResetAllowance {
-                used: self.onboarding_resets_used,
-                limit,
-                remaining: limit.map(|l| l.saturating_sub(self.onboarding_resets_used)),
-            },
+            onboarding_resets: ResetAllowance::of(self.tier, self.onboarding_resets_used),
         }
     }
 
@@ -183,10 +219,39 @@ mod tests {
 
     #[test]
     fn tiers_unlock_features_and_resets() {
-        assert_eq!(reset_limit(0), Some(10));
-        assert_eq!(reset_limit(2), None);
-        assert_eq!(reset_limit(3), None);
+        assert_eq!([0, 1, 2, 3].map(reset_limit), [10, 10, 9999, 9999]);
         assert!(!features(0).voice && features(3).multi_boat && !features(2).multi_boat);
+    }
+
+    #[test]
+    fn warnings_come_before_the_last_two_resets_and_none_is_left_after_the_limit() {
+        let warned: Vec<u32> = (0..=10)
+            .filter(|&used| ResetAllowance::of(0, used).warning.is_some())
+            .collect();
+        assert_eq!(warned, [8, 9], "with 2 and 1 left");
+        assert!(
+            ResetAllowance::of(0, 8)
+                .warning
+                .unwrap()
+                .contains("Only 2 resets")
+        );
+        assert!(
+            ResetAllowance::of(0, 9)
+                .warning
+                .unwrap()
+                .contains("last reset")
+        );
+        let spent = ResetAllowance::of(0, 10);
+        assert_eq!((spent.remaining, &spent.warning), (0, &None));
+        assert!(
+            spent.refusal(0).contains("All 10 resets") && spent.refusal(0).contains("Pro or Fleet")
+        );
+        let fleet_spent = ResetAllowance::of(3, 9999).refusal(3);
+        assert!(!fleet_spent.contains("Pro or Fleet") && fleet_spent.contains("fresh d3kOS image"));
+        let fleet = ResetAllowance::of(3, 9998);
+        assert_eq!(fleet.remaining, 1);
+        assert!(fleet.warning.unwrap().contains("9998 of 9999"));
+        assert_eq!(ResetAllowance::of(3, 9999).remaining, 0);
     }
 
     #[test]

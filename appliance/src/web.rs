@@ -41,6 +41,21 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../web/boatlog.html"),
     ),
     (
+        "/onboarding",
+        "text/html; charset=utf-8",
+        include_bytes!("../web/onboarding.html"),
+    ),
+    (
+        "/onboarding.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../web/onboarding.html"),
+    ),
+    (
+        "/onboarding.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../web/onboarding.js"),
+    ),
+    (
         "/app.css",
         "text/css; charset=utf-8",
         include_bytes!("../web/app.css"),

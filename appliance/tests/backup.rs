@@ -702,12 +702,13 @@ fn the_http_api_works_by_id_only() {
         .output()
         .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
-    // The fixture's files, the licence, the daemon's own boat log, engine history and
-    // vessel id (accounts stay out).
-    assert_eq!(created["files"], 14, "{listing}");
+    // The fixture's files, the licence, the daemon's own boat log, engine history, setup
+    // wizard answers and vessel id (accounts stay out).
+    assert_eq!(created["files"], 15, "{listing}");
     for kept in [
         "data/boatlog.db\n",
         "data/engine.db\n",
+        "data/onboarding.db\n",
         "data/vessel-uuid\n",
     ] {
         assert!(listing.contains(kept), "{kept}: {listing}");

@@ -58,14 +58,14 @@ fn pages_pass_axe_in_chromium_with_screenshots() {
         .filter(|p| p.extension().is_some_and(|e| e == "png"))
         .collect();
     assert!(
-        pngs.len() >= 12,
+        pngs.len() >= 14,
         "a screenshot per page and theme: {pngs:?}"
     );
     for p in &pngs {
         println!("screenshot: {}", p.display());
     }
     assert!(
-        stdout.lines().any(|l| l.trim() == "12 passed, 0 failed"),
+        stdout.lines().any(|l| l.trim() == "14 passed, 0 failed"),
         "{stdout}"
     );
 }
@@ -298,4 +298,65 @@ fn the_helm_screen_shows_the_setup_code_and_its_keyboard_never_covers_the_field(
     let v = r.json();
     assert_eq!(v["data"]["owner_exists"], true, "{v}");
     assert!(v["data"]["setup_code"].is_null(), "{v}");
+}
+
+#[test]
+fn the_setup_wizard_is_filled_in_on_the_helm_screen_and_finished_on_a_phone() {
+    let dev = Device::new("");
+    // A device that has used 9 of its 10 resets: the page's reset is the last one.
+    std::fs::create_dir_all(dev.state()).unwrap();
+    std::fs::write(
+        dev.state().join("licence.json"),
+        r#"{"installation_id":"0a1b2c3d4e5f6789","tier":0,"onboarding_resets_used":9}"#,
+    )
+    .unwrap();
+    let d = dev.start();
+    let shots = shots();
+    let base = format!("http://{}", d.addr);
+    let code = dev.setup_code();
+    let stdout = page_check(
+        "onboarding.mjs",
+        &[base.as_ref(), code.as_ref(), shots.as_os_str()],
+    );
+    assert!(
+        stdout.lines().any(|l| l.trim() == "26 passed, 0 failed"),
+        "{stdout}"
+    );
+    let mut pngs: Vec<String> = std::fs::read_dir(&shots)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("onboarding-") && n.ends_with(".png"))
+        .collect();
+    pngs.sort();
+    // Every step at both sizes, the printout, and the reset's confirmation and refusal.
+    assert!(pngs.len() >= 45, "{pngs:?}");
+    for p in &pngs {
+        println!("screenshot: {}", shots.join(p).display());
+    }
+    // The code the page showed, read back by a QR decoder.
+    let svg = std::fs::read_to_string(shots.join("pairing.svg")).unwrap();
+    let want = std::fs::read_to_string(shots.join("pairing-url.txt")).unwrap();
+    assert_eq!(common::qr::read(&svg), want);
+    assert!(want.contains("id=0a1b2c3d4e5f6789&"), "{want}");
+    // What the clicks left on the device: the last reset counted in the licence, the answers
+    // given after it kept through the refused one.
+    let licence: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dev.state().join("licence.json")).unwrap()).unwrap();
+    assert_eq!(licence["onboarding_resets_used"], 10);
+    let db = rusqlite_rows(&dev.state().join("onboarding.db"));
+    assert_eq!(db, ["step 2, 1 answers, finished no"]);
+}
+
+/// The wizard's progress as the database holds it.
+fn rusqlite_rows(path: &std::path::Path) -> Vec<String> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.prepare(
+        "SELECT 'step ' || step || ', ' || (SELECT count(*) FROM answer) || ' answers, finished ' \
+         || CASE WHEN finished_at IS NULL THEN 'no' ELSE 'yes' END FROM progress",
+    )
+    .unwrap()
+    .query_map([], |r| r.get(0))
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
 }

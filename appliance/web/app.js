@@ -111,6 +111,7 @@
     if (!env.success) {
       const err = env.error && typeof env.error === 'object' ? env.error : {};
       env.error = {
+        fields: err.fields && typeof err.fields === 'object' ? err.fields : undefined,
         code: typeof err.code === 'string' ? err.code : 'unknown',
         message:
           typeof err.message === 'string' && err.message
@@ -317,7 +318,6 @@
   const FEATURE_NAMES = {
     voice: 'Voice control',
     camera: 'Camera',
-    unlimited_resets: 'Unlimited onboarding resets',
     cloud_sync: 'Cloud sync',
     multi_boat: 'Several boats',
   };

@@ -21,6 +21,7 @@ const PAGES = [
   { path: '/boatlog.html', name: 'boatlog' },
   { path: '/navigation.html', name: 'navigation' },
   { path: '/settings-healing.html', name: 'settings-healing' },
+  { path: '/onboarding', name: 'onboarding' },
 ];
 const THEMES = ['day', 'night'];
 

@@ -62,7 +62,7 @@ export async function violations(tab, underCsp) {
     TAGS,
   );
   for (const v of axe.violations) {
-    found.push({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length, targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) });
+    found.push({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length, targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ')), why: v.nodes.slice(0, 2).map((n) => n.failureSummary) });
   }
   const small = await tab.evaluate(smallTargets, MIN_TARGET);
   if (small.length) {

@@ -44,6 +44,8 @@ pub struct AppState {
     pub setup_wifi: Mutex<Option<crate::wifi::SetupWifi>>,
     /// The boat's time zone: the decision, its sources and the owner's override.
     pub timezone: Arc<crate::timezone::worker::Timezone>,
+    /// The setup wizard's progress and answers.
+    pub onboarding: crate::onboarding::store::Store,
 }
 
 pub type Shared = Arc<AppState>;
@@ -178,7 +180,8 @@ impl AppState {
             problems.extend(p);
             Arc::new(tz)
         };
-        Ok(Arc::new(AppState {
+        let onboarding = crate::onboarding::store::Store::in_state(&config.state_dir);
+        let state = Arc::new(AppState {
             config,
             licence: Mutex::new(licence),
             auth,
@@ -196,7 +199,25 @@ impl AppState {
             timezone,
             setup_wifi: Mutex::new(setup_wifi),
             helm_seen: Arc::default(),
-        }))
+            onboarding,
+        });
+        state.apply_engine_limits();
+        Ok(state)
+    }
+
+    /// Gives the engine monitor the limits the setup wizard's answers set (the configured
+    /// ones while it is not finished). Called at the start, and after anything that changes
+    /// the answers: a save, a reset, a restore.
+    pub fn apply_engine_limits(&self) {
+        match self.onboarding.load() {
+            Ok(p) => self
+                .engine
+                .set_limits(crate::onboarding::limits::engine_config(
+                    &p,
+                    &self.config.engine,
+                )),
+            Err(e) => log::error!("the setup wizard's answers could not be read: {e}"),
+        }
     }
 
     /// Leave to write to the state folder, refused while a restore is swapping it.

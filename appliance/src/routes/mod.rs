@@ -8,6 +8,7 @@ pub mod healing;
 pub mod health;
 pub mod helm;
 pub mod licence;
+pub mod onboarding;
 pub mod session;
 pub mod signalk;
 pub mod timezone;
@@ -33,6 +34,7 @@ pub fn router(max_audio_bytes: u64) -> Router<Shared> {
         .merge(signalk::routes())
         .merge(timezone::routes())
         .merge(wifi::routes())
+        .merge(onboarding::routes())
 }
 
 /// What the route tests share: the whole app on a scratch device, and one request to it from
