@@ -148,16 +148,18 @@ impl ApiError {
         )
     }
     pub fn storage(e: &crate::state::StateError) -> Self {
-        if let crate::state::StateError::Io { source, .. } = e
-            && source.raw_os_error() == Some(28)
-        {
-            return Self::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "no_space",
-                "The data partition is full: nothing was changed. Delete old backups or exports to make room.",
-            );
+        if crate::state::is_full(e) {
+            return Self::no_space();
         }
         Self::internal(format!("state: {e}"))
+    }
+    /// 507: the data partition is full.
+    pub fn no_space() -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "no_space",
+            "The data partition is full: nothing was changed. Delete old backups or exports to make room.",
+        )
     }
 }
 

@@ -22,6 +22,17 @@ pub enum StateError {
     },
 }
 
+/// Whether `e` says the disk is full. The temporary file's errors come wrapped with its
+/// path, so the OS error number is not on the outside: the kind is.
+pub fn is_full(e: &StateError) -> bool {
+    match e {
+        StateError::Io { source, .. } => {
+            source.raw_os_error() == Some(28) || source.kind() == std::io::ErrorKind::StorageFull
+        }
+        StateError::Corrupt { .. } => false,
+    }
+}
+
 /// Writes `bytes` to `path` so that a power cut leaves either the old or the new content.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     write_atomic_mode(path, bytes, None)

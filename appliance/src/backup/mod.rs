@@ -333,7 +333,8 @@ pub enum BackupError {
 impl BackupError {
     pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
         move |source| {
-            if source.raw_os_error() == Some(28) {
+            if source.raw_os_error() == Some(28) || source.kind() == std::io::ErrorKind::StorageFull
+            {
                 // ENOSPC in the middle of a write: what was being written is removed by
                 // the caller.
                 return BackupError::Full {

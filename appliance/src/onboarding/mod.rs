@@ -285,6 +285,87 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_refuses_the_save_and_the_reset_and_keeps_the_last_progress() {
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+            eprintln!("skipped: mounting a small tmpfs needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+            .arg(&state)
+            .status()
+            .unwrap();
+        assert!(mounted.success());
+        let store = Store::in_state(&state);
+        let qs = questions::questions(2026);
+        let path = Licence::path(&state);
+        let mut licence = Licence {
+            installation_id: "00112233aabbccdd".into(),
+            tier: 0,
+            onboarding_resets_used: 2,
+        };
+        crate::state::save(&path, &licence).unwrap();
+        let first = save(
+            &store,
+            &Save {
+                step: 5,
+                answers: all(),
+                units: BTreeMap::new(),
+            },
+            &qs,
+            1,
+        )
+        .unwrap();
+        // Whatever room is left is taken.
+        let mut filler = std::fs::File::create(state.join("filler")).unwrap();
+        while std::io::Write::write_all(&mut filler, &[0u8; 4096]).is_ok() {}
+        drop(filler);
+        let mut changed = all();
+        changed.insert("model".into(), json!("3YM20"));
+        let refused = save(
+            &store,
+            &Save {
+                step: 6,
+                answers: changed,
+                units: BTreeMap::new(),
+            },
+            &qs,
+            2,
+        );
+        let reset_refused = reset(&store, &mut licence, &path, true, 3);
+        let kept = store.load();
+        let on_disk: Option<Licence> = crate::state::load(&path, 0).unwrap();
+        // The pool's open connections keep the file system busy.
+        drop(store);
+        assert!(
+            std::process::Command::new("umount")
+                .arg(&state)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            matches!(&refused, Err(OnboardingError::Store(e)) if e.is_full()),
+            "{refused:?}"
+        );
+        assert!(
+            matches!(&reset_refused, Err(OnboardingError::Licence(e)) if crate::state::is_full(e)),
+            "{reset_refused:?}"
+        );
+        // Regression: the temporary file's ENOSPC comes wrapped, and once answered 500.
+        if let Err(OnboardingError::Licence(e)) = &reset_refused {
+            assert_eq!(crate::api::ApiError::storage(e).code, "no_space");
+        }
+        assert_eq!(kept.unwrap(), first, "the last progress is kept whole");
+        assert_eq!(licence.onboarding_resets_used, 2);
+        assert_eq!(on_disk.unwrap().onboarding_resets_used, 2);
+    }
+
+    #[test]
     fn a_reset_is_counted_before_the_answers_go_and_refused_when_none_is_left() {
         let (d, store, mut licence) = setup();
         let qs = questions::questions(2026);

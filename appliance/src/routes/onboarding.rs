@@ -50,14 +50,12 @@ fn api_error(e: OnboardingError) -> ApiError {
         e @ (OnboardingError::NoSuchStep(_) | OnboardingError::NotConfirmed) => {
             ApiError::bad_request(sentence(&e))
         }
-        e @ OnboardingError::Unanswered(_) => {
-            let OnboardingError::Unanswered(keys) = &e else {
-                unreachable!()
-            };
+        OnboardingError::Unanswered(keys) => {
             let fields = keys
                 .iter()
                 .map(|k| ((*k).to_owned(), "Not answered yet.".to_owned()))
                 .collect();
+            let e = OnboardingError::Unanswered(keys);
             ApiError::new(StatusCode::CONFLICT, "unanswered", sentence(&e)).with_fields(fields)
         }
         e @ (OnboardingError::Finished | OnboardingError::NothingToReset) => {
@@ -66,11 +64,7 @@ fn api_error(e: OnboardingError) -> ApiError {
         OnboardingError::NoResetsLeft(m) => {
             ApiError::new(StatusCode::CONFLICT, "no_resets_left", m)
         }
-        OnboardingError::Store(e) if e.is_full() => ApiError::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "no_space",
-            "The data partition is full: nothing was changed. Delete old backups or exports to make room.",
-        ),
+        OnboardingError::Store(e) if e.is_full() => ApiError::no_space(),
         OnboardingError::Store(e) => ApiError::internal(format!("onboarding: {e}")),
         OnboardingError::Licence(e) => ApiError::storage(&e),
     }
