@@ -256,6 +256,8 @@
       if (r.raw !== undefined) raws[key] = r.raw;
       try {
         const v = normalise(q, r.value === undefined ? null : r.value);
+        // A required question left empty is not moved past: its message says what it needs.
+        if (v === undefined && q.required) throw q.message;
         if (v === undefined) delete answers[key];
         else answers[key] = v;
       } catch (message) {

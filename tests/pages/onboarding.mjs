@@ -121,7 +121,8 @@ async function refuses(tab, key, typed, unitId, problems) {
   if ((await tab.locator(`#q-${key}`).getAttribute('aria-invalid')) !== 'true') problems.push(`${key}=${typed}: the field is not marked invalid`);
   // The same value through the API.
   const n = Number(typed);
-  const value = Number.isNaN(n) ? typed : stored(key, n, unitId);
+  const numeric = Q[key].kind.type === 'number' && typed.trim() !== '' && !Number.isNaN(n);
+  const value = numeric ? stored(key, n, unitId) : typed;
   const r = await tab.evaluate(
     async ([k, v, step]) => {
       const now = await (await fetch('/api/onboarding')).json();
@@ -169,6 +170,7 @@ try {
   });
   await run('helm: step 2 engine, a one-letter maker refused', async (p) => {
     await audit(tab, '02-engine', HELM, p);
+    await refuses(tab, 'model', '', null, p);
     await tab.fill('#q-model', '3YM30');
     await refuses(tab, 'manufacturer', 'Y', null, p);
     await tab.fill('#q-manufacturer', 'Yanmar');
