@@ -26,11 +26,14 @@ pub enum StateError {
 /// path, so the OS error number is not on the outside: the kind is.
 pub fn is_full(e: &StateError) -> bool {
     match e {
-        StateError::Io { source, .. } => {
-            source.raw_os_error() == Some(28) || source.kind() == std::io::ErrorKind::StorageFull
-        }
+        StateError::Io { source, .. } => io_full(source),
         StateError::Corrupt { .. } => false,
     }
+}
+
+/// Whether an I/O error says the disk is full (ENOSPC), bare or wrapped.
+pub fn io_full(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(28) || e.kind() == std::io::ErrorKind::StorageFull
 }
 
 /// Writes `bytes` to `path` so that a power cut leaves either the old or the new content.

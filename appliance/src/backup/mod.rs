@@ -333,8 +333,7 @@ pub enum BackupError {
 impl BackupError {
     pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
         move |source| {
-            if source.raw_os_error() == Some(28) || source.kind() == std::io::ErrorKind::StorageFull
-            {
+            if crate::state::io_full(&source) {
                 // ENOSPC in the middle of a write: what was being written is removed by
                 // the caller.
                 return BackupError::Full {

@@ -210,14 +210,18 @@ impl AppState {
     /// the answers: a save, a reset, a restore.
     pub fn apply_engine_limits(&self) {
         match self.onboarding.load() {
-            Ok(p) => self
-                .engine
-                .set_limits(crate::onboarding::limits::engine_config(
-                    &p,
-                    &self.config.engine,
-                )),
+            Ok(p) => self.apply_engine_limits_of(&p),
             Err(e) => log::error!("the setup wizard's answers could not be read: {e}"),
         }
+    }
+
+    /// [`Self::apply_engine_limits`] with the progress already in hand.
+    pub fn apply_engine_limits_of(&self, p: &crate::onboarding::store::Progress) {
+        self.engine
+            .set_limits(crate::onboarding::limits::engine_config(
+                p,
+                &self.config.engine,
+            ));
     }
 
     /// Leave to write to the state folder, refused while a restore is swapping it.

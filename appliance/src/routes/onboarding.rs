@@ -31,10 +31,7 @@ pub fn routes() -> Router<Shared> {
 
 /// The newest engine year the wizard accepts: this year by the device's clock.
 fn this_year() -> i32 {
-    jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .year()
-        .into()
+    crate::time::civil(crate::time::unix_now()).year as i32
 }
 
 fn api_error(e: OnboardingError) -> ApiError {
@@ -119,23 +116,15 @@ async fn save(
 ) -> Result<Data<View>, ApiError> {
     let _writing = s.writing()?;
     let st = s.clone();
-    let p = blocking(move || {
-        let p = onboarding::save(
-            &st.onboarding,
-            &req,
-            &questions::questions(this_year()),
-            crate::time::unix_now(),
-        )?;
-        st.apply_engine_limits();
-        Ok(p)
+    let (p, qs) = blocking(move || {
+        let qs = questions::questions(this_year());
+        let p = onboarding::save(&st.onboarding, &req, &qs, crate::time::unix_now())?;
+        st.apply_engine_limits_of(&p);
+        Ok((p, qs))
     })
     .await?;
     let licence = s.licence.lock().await.clone();
-    Ok(Data(onboarding::view(
-        p,
-        &questions::questions(this_year()),
-        &licence,
-    )))
+    Ok(Data(onboarding::view(p, &qs, &licence)))
 }
 
 #[derive(Serialize)]
@@ -223,7 +212,8 @@ async fn reset(
             crate::time::unix_now(),
         )?;
         drop(licence);
-        st.apply_engine_limits();
+        // A reset leaves the wizard unfinished: the configured limits again.
+        st.apply_engine_limits_of(&Progress::default());
         Ok(r)
     })
     .await?;
