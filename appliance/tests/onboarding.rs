@@ -242,7 +242,8 @@ fn a_restore_brings_the_backups_answers_back_but_never_lowers_the_reset_count() 
 }
 
 #[test]
-fn tier_3_counts_to_9999_warns_at_9997_and_9998_and_keeps_the_count_across_a_restart() {
+fn tier_3_counts_to_9999_warns_at_9997_and_9998_and_keeps_the_count_across_a_restart_and_a_restore()
+{
     let dev = Device::new("tier = 3\n");
     common::archive::write(
         &dev.state(),
@@ -256,6 +257,18 @@ fn tier_3_counts_to_9999_warns_at_9997_and_9998_and_keeps_the_count_across_a_res
         progress(&d)["resets"],
         json!({"used": 9996, "limit": 9999, "remaining": 3, "warning": null})
     );
+    // A backup made while three resets were left.
+    assert_ok(&save(&d, &c, &early_answers(0)));
+    let backup = assert_ok(&write(
+        &d,
+        "POST",
+        "/api/backup/create",
+        Some(&c),
+        &json!({}),
+    ))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut warned = Vec::new();
     for used in 9997..=9999u32 {
         assert_ok(&save(&d, &c, &early_answers(used - 9996)));
@@ -294,6 +307,23 @@ fn tier_3_counts_to_9999_warns_at_9997_and_9998_and_keeps_the_count_across_a_res
         json!({"used": 9999, "limit": 9999, "remaining": 0, "warning": null})
     );
     assert_eq!(progress(&d), kept);
+    assert_error(&reset(&d, &c), 409, "no_resets_left");
+
+    // Restoring the backup from 9996 brings its answers back, not its count.
+    assert_ok(&write(
+        &d,
+        "POST",
+        "/api/backup/restore",
+        Some(&c),
+        &json!({"id": backup}),
+    ));
+    let restored = progress(&d);
+    assert_eq!(restored["answers"]["model"], "3YM30 round 0", "{restored}");
+    assert_eq!(
+        restored["resets"],
+        json!({"used": 9999, "limit": 9999, "remaining": 0, "warning": null})
+    );
+    assert_eq!(resets_on_disk(&dev), 9999);
     assert_error(&reset(&d, &c), 409, "no_resets_left");
 }
 
