@@ -1065,7 +1065,7 @@ fn old_mke2fs_is_refused_with_a_way_out() {
 
 #[test]
 fn help_matches_the_golden_text() {
-    for cmd in ["build", "inspect", "prepare", "verify"] {
+    for cmd in ["build", "bundle", "inspect", "prepare", "verify"] {
         let out = run(Command::new(BIN)
             .arg(cmd)
             .arg("--help")
@@ -1183,4 +1183,175 @@ fn rpi4_gpt_variant_is_one_setting_away() {
     );
     let verify = run(Command::new(BIN).arg("verify").arg(&img));
     assert!(String::from_utf8_lossy(&verify.stdout).contains("checks passed"));
+}
+
+/// A minisign key pair made by minisign itself, without a password: (secret, public).
+fn minisign_keys(dir: &Path) -> (PathBuf, PathBuf) {
+    let (sk, pk) = (dir.join("update.key"), dir.join("update.pub"));
+    run(Command::new("minisign")
+        .arg("-G")
+        .arg("-W")
+        .arg("-f")
+        .arg("-s")
+        .arg(&sk)
+        .arg("-p")
+        .arg(&pk));
+    (sk, pk)
+}
+
+/// The manifest and signature of a bundle, as minisign's files.
+fn bundle_parts(bundle: &Path, dir: &Path) -> (PathBuf, PathBuf, usize) {
+    let bytes = std::fs::read(bundle).unwrap();
+    assert_eq!(&bytes[..8], b"D3KB\x00\x01\r\n");
+    let m = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let s = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let (manifest, sig) = (dir.join("manifest.json"), dir.join("manifest.json.minisig"));
+    std::fs::write(&manifest, &bytes[16..16 + m]).unwrap();
+    std::fs::write(&sig, &bytes[16 + m..16 + m + s]).unwrap();
+    (manifest, sig, 16 + m + s)
+}
+
+#[test]
+fn an_image_becomes_a_signed_bundle_that_minisign_and_the_device_accept() {
+    let work = tempfile::tempdir().unwrap();
+    let (sk, pk) = minisign_keys(work.path());
+    let out = work.path().join("out");
+    run(build_cmd("rpi4", fixture_tar(), &out)
+        .arg("--formats")
+        .arg("img")
+        .arg("--key")
+        .arg(&sk));
+    let image = out.join("d3kOS-0.1.0-rpi4.img");
+    let bundle = out.join("d3kOS-0.1.0-rpi4.d3kb");
+    let sum = std::fs::read_to_string(out.join("d3kOS-0.1.0-rpi4.d3kb.sha256")).unwrap();
+    assert_eq!(sum, format!("{}  d3kOS-0.1.0-rpi4.d3kb\n", sha256(&bundle)));
+
+    // minisign itself accepts the manifest's signature with the public key.
+    let (manifest, sig, header) = bundle_parts(&bundle, work.path());
+    let said = run(Command::new("minisign")
+        .arg("-V")
+        .arg("-p")
+        .arg(&pk)
+        .arg("-m")
+        .arg(&manifest)
+        .arg("-x")
+        .arg(&sig));
+    let said = String::from_utf8_lossy(&said.stdout);
+    assert!(
+        said.contains("Signature and comment signature verified")
+            && said.contains("d3kOS 0.1.0 rpi4"),
+        "{said}"
+    );
+    let m: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    assert_eq!(m["compatible"], "d3kOS/rpi4");
+    assert_eq!(m["block_size"], 1 << 20);
+    assert_eq!(
+        m["payload"]["size"].as_u64().unwrap() as usize + header,
+        std::fs::metadata(&bundle).unwrap().len() as usize
+    );
+
+    // The device's reader gives back the image's boot-a and system-a partitions exactly, and
+    // a boot-b that fsck.fat passes and whose cmdline.txt names system-b.
+    let mut keys = appliance::bundle::Keys::default();
+    keys.add_text(&std::fs::read_to_string(&pk).unwrap(), &pk)
+        .unwrap();
+    let opened =
+        appliance::bundle::Opened::open(std::fs::File::open(&bundle).unwrap(), &keys).unwrap();
+    let mut unpacked: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    opened
+        .unpack(
+            |_| true,
+            |b| -> Result<(), appliance::bundle::BundleError> {
+                unpacked
+                    .entry(b.image.name.clone())
+                    .or_default()
+                    .extend_from_slice(b.bytes);
+                Ok(())
+            },
+        )
+        .unwrap();
+    let (_, parts) = sfdisk(&image);
+    let built: Value =
+        serde_json::from_slice(&std::fs::read(out.join("build-manifest.json")).unwrap()).unwrap();
+    let planned = |name: &str| {
+        built["partition_table"]["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let part = |name: &str| {
+        let n = planned(name)["number"].as_u64().unwrap() as u32;
+        parts.iter().find(|p| p.number == n).unwrap().clone()
+    };
+    for (image_name, partition) in [("boot-a", "boot-a"), ("system", "system-a")] {
+        let p = part(partition);
+        let dest = work.path().join(partition);
+        extract(&image, p.start, p.size, &dest);
+        assert!(
+            std::fs::read(&dest).unwrap() == unpacked[image_name],
+            "{image_name} is not the image's {partition}"
+        );
+    }
+    let boot_b = work.path().join("boot-b.vfat");
+    std::fs::write(&boot_b, &unpacked["boot-b"]).unwrap();
+    run(Command::new("fsck.fat").arg("-n").arg(&boot_b));
+    let cmdline = mtype(&boot_b, "cmdline.txt");
+    let system_b = planned("system-b")["partuuid"].as_str().unwrap().to_owned();
+    assert!(
+        cmdline.starts_with(&format!("root=PARTUUID={system_b} ")),
+        "{cmdline}"
+    );
+    assert_eq!(
+        cmdline.replace(&system_b, planned("system-a")["partuuid"].as_str().unwrap()),
+        mtype(&work.path().join("boot-a"), "cmdline.txt")
+    );
+    assert!(mtype(&boot_b, "config.txt").contains(", boot slot b. Written by d3kos-build"));
+    assert_eq!(
+        mtype_bytes(&boot_b, &format!("vmlinuz-{}", fixture::KERNEL_VERSION)),
+        mtype_bytes(
+            &work.path().join("boot-a"),
+            &format!("vmlinuz-{}", fixture::KERNEL_VERSION)
+        )
+    );
+
+    // Packed again from the image: the same manifest and payload (only minisign's hedged
+    // signature differs).
+    let again = work.path().join("again");
+    run(Command::new(BIN)
+        .arg("bundle")
+        .arg(&image)
+        .arg("--key")
+        .arg(&sk)
+        .arg("--out")
+        .arg(&again));
+    let (manifest2, _, header2) = bundle_parts(&again.join("d3kOS-0.1.0-rpi4.d3kb"), work.path());
+    assert_eq!(
+        std::fs::read(&manifest2).unwrap(),
+        std::fs::read(&manifest).unwrap()
+    );
+    let (a, b) = (
+        std::fs::read(&bundle).unwrap(),
+        std::fs::read(again.join("d3kOS-0.1.0-rpi4.d3kb")).unwrap(),
+    );
+    assert!(a[header..] == b[header2..], "the payloads differ");
+
+    // A wrong key file is refused before anything is built.
+    std::fs::write(
+        work.path().join("bad.key"),
+        "untrusted comment: x\nnonsense\n",
+    )
+    .unwrap();
+    let failed = Command::new(BIN)
+        .arg("bundle")
+        .arg(&image)
+        .arg("--key")
+        .arg(work.path().join("bad.key"))
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert!(said.contains("is not a minisign secret key"), "{said}");
 }

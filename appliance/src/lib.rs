@@ -1,6 +1,7 @@
 //! The d3kOS appliance: the one daemon behind the helm (`d3kosd`), and the contracts it
 //! shares with the image builder.
 
+pub mod bundle;
 pub mod disk;
 pub mod layout;
 pub mod time;

@@ -12,6 +12,7 @@ pub mod customise;
 pub mod digest;
 pub mod fs;
 pub mod ids;
+pub mod pack;
 pub mod probe;
 pub mod rootfs;
 pub use appliance::time;

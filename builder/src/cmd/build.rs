@@ -48,6 +48,9 @@ pub struct Args {
     /// Compression threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// With --key, also the signed update bundle (NAME-VERSION-BOARD.d3kb).
+    #[command(flatten)]
+    sign: super::bundle::SignArgs,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -65,10 +68,32 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
     };
+    // The key is read before the long build, so a wrong one is said at once.
+    if let Some(key) = &a.sign.key {
+        builder::pack::load_key(key, std::env::var("D3KOS_KEY_PASSWORD").ok())?;
+    }
     let mut progress = super::Progress::new("image");
     let report = build(&opts, |d, t| progress.update(d, t))?;
     progress.finish();
-    for f in &report.files {
+    let mut files = report.files.clone();
+    if a.sign.key.is_some() {
+        let image = report
+            .files
+            .iter()
+            .find(|f| f.extension().is_some_and(|x| x == "img"))
+            .ok_or_else(|| {
+                anyhow::anyhow!("a bundle is made from the .img: add img to --formats")
+            })?;
+        let bundle = super::bundle::pack(
+            &a.sign,
+            image,
+            &opts.out.join("build-manifest.json"),
+            &opts.out,
+            opts.threads,
+        )?;
+        files.push(bundle);
+    }
+    for f in &files {
         let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
         println!("{:>12}  {}", size, f.display());
     }

@@ -1,6 +1,7 @@
 //! Subcommands, one module each.
 
 pub mod build;
+pub mod bundle;
 pub mod inspect;
 pub mod prepare;
 pub mod verify;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 #[derive(clap::Subcommand)]
 pub enum Command {
     Build(build::Args),
+    Bundle(bundle::Args),
     Inspect(inspect::Args),
     Prepare(prepare::Args),
     Verify(verify::Args),
@@ -18,6 +20,7 @@ pub enum Command {
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Build(a) => build::run(a),
+        Command::Bundle(a) => bundle::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Prepare(a) => prepare::run(a),
         Command::Verify(a) => verify::run(a),
