@@ -241,6 +241,10 @@ fn assert_grown(image: &Path, disk: &Path) -> Partition {
             p["partuuid"].as_str().unwrap().to_lowercase(),
             "{name}"
         );
+        // A system slot gets its file system from the updater that fills it.
+        if name == "system-b" {
+            continue;
+        }
         run(Command::new("e2fsck").arg("-fn").arg(fs_at(disk, part)));
         let blkid = run(Command::new("debugfs")
             .arg("-R")

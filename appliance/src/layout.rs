@@ -5,6 +5,7 @@
 //! same layout, with its ids, from the [`Plan`] the image carries, to find and create
 //! partitions. Nothing here performs I/O.
 
+pub mod autoboot;
 mod plan;
 
 use serde::{Deserialize, Serialize};

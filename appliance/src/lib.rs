@@ -61,6 +61,8 @@ pub mod timedate;
 #[cfg(feature = "daemon")]
 pub mod timezone;
 #[cfg(feature = "daemon")]
+pub mod update;
+#[cfg(feature = "daemon")]
 pub mod web;
 #[cfg(feature = "daemon")]
 pub mod wifi;

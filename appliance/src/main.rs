@@ -35,6 +35,9 @@ enum Command {
     /// The setup Wi-Fi: whether the radio opens the setup access point.
     #[command(subcommand)]
     Wifi(appliance::wifi::cli::Command),
+    /// A/B updates: check and install signed bundles, the verdict after a try boot.
+    #[command(subcommand)]
+    Update(appliance::update::cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Some(Command::N2k(c)) => appliance::n2k::cli::run(c),
         Some(Command::Timezone(c)) => appliance::timezone::cli::run(c),
         Some(Command::Wifi(c)) => appliance::wifi::cli::run(c),
+        Some(Command::Update(c)) => appliance::update::cli::run(c).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

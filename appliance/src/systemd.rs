@@ -209,6 +209,11 @@ pub fn queue_start(units: &[String]) -> Result<(), String> {
     systemctl_blocking(&["--no-block", "start"], units)
 }
 
+/// `systemctl is-active UNIT`, from blocking code: whether the unit is active now.
+pub fn is_active(unit: &str) -> bool {
+    systemctl_blocking(&["is-active", "--quiet"], &[unit.to_owned()]).is_ok() && booted()
+}
+
 fn systemctl_blocking(args: &[&str], units: &[String]) -> Result<(), String> {
     if units.is_empty() || !booted() {
         return Ok(());

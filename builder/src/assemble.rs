@@ -75,13 +75,15 @@ pub struct Assembled {
 }
 
 /// The partition plan of `board` for `recipe`: every partition's number, PARTUUID, type and
-/// file system id. They derive from the seed, the board and the version alone, never from
-/// sizes, so the plan can go into the root file system before the image is assembled, and
-/// [`assemble`] writes its table from this same plan.
+/// file system id. They derive from the seed and the board (what the card keeps: the table,
+/// the partitions, the file systems first boot makes) and the version (the file systems the
+/// image ships), never from sizes, so the plan can go into the root file system before the
+/// image is assembled, and [`assemble`] writes its table from this same plan.
 pub fn plan(recipe: &Recipe, board: &Board) -> Plan {
     let layout = &board.layout;
-    let ids = Ids::new(&recipe.seed, &board.name, &recipe.version);
-    let signature = ids.mbr_signature();
+    let card = Ids::card(&recipe.seed, &board.name);
+    let release = Ids::new(&recipe.seed, &board.name, &recipe.version);
+    let signature = card.mbr_signature();
     let partitions = layout
         .partitions
         .iter()
@@ -91,13 +93,19 @@ pub fn plan(recipe: &Recipe, board: &Board) -> Plan {
             number,
             partuuid: match layout.table {
                 TableKind::Mbr => format!("{signature:08x}-{number:02x}"),
-                TableKind::Gpt => ids.partition_guid(&spec.name).to_string(),
+                TableKind::Gpt => card.partition_guid(&spec.name).to_string(),
             },
             type_id: PartType::of(layout.table, spec.role, spec.fs, board.arch).to_string(),
-            fs_uuid: match spec.fs {
-                FsKind::Vfat => Some(fat::volume_id_text(ids.fat_volume_id(&spec.name))),
-                FsKind::Ext4 => Some(ids.fs_uuid(&spec.name).to_string()),
-                FsKind::None => None,
+            fs_uuid: {
+                let ids = match spec.create {
+                    Create::Build => &release,
+                    Create::FirstBoot => &card,
+                };
+                match spec.fs {
+                    FsKind::Vfat => Some(fat::volume_id_text(ids.fat_volume_id(&spec.name))),
+                    FsKind::Ext4 => Some(ids.fs_uuid(&spec.name).to_string()),
+                    FsKind::None => None,
+                }
             },
         })
         .collect();
@@ -105,7 +113,7 @@ pub fn plan(recipe: &Recipe, board: &Board) -> Plan {
         table: layout.table,
         disk_id: match layout.table {
             TableKind::Mbr => format!("{signature:08x}"),
-            TableKind::Gpt => ids.disk_guid().to_string(),
+            TableKind::Gpt => card.disk_guid().to_string(),
         },
         partitions,
     }
@@ -385,6 +393,26 @@ mod tests {
         resized.partitions[5].spec.size = p.partitions[5].spec.size;
         assert_eq!(resized, p, "sizes change no id");
         assert_eq!(Plan::from_json(&p.to_json()).unwrap(), p);
+    }
+
+    #[test]
+    fn a_later_release_finds_the_partitions_of_the_card_it_updates() {
+        for board in ["rpi4", "qemu-amd64"] {
+            let (mut recipe, board) = load(board);
+            let first = plan(&recipe, &board);
+            recipe.version = "9.9.9".into();
+            let later = plan(&recipe, &board);
+            assert_eq!(first.disk_id, later.disk_id);
+            for (a, b) in first.partitions.iter().zip(&later.partitions) {
+                assert_eq!(a.partuuid, b.partuuid, "{}", a.spec.name);
+                // The file systems first boot made stay the device's; each release's own
+                // file systems differ, so the two slots never share a UUID.
+                match a.spec.create {
+                    Create::FirstBoot => assert_eq!(a.fs_uuid, b.fs_uuid, "{}", a.spec.name),
+                    Create::Build => assert_ne!(a.fs_uuid, b.fs_uuid, "{}", a.spec.name),
+                }
+            }
+        }
     }
 
     #[test]

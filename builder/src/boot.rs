@@ -29,9 +29,7 @@ pub enum BootError {
     NoHatOverlay { hat: Hat, board: PathBuf },
 }
 
-/// autoboot.txt is read only from the first FAT partition and may not exceed 512 bytes
-/// (Raspberry Pi documentation, "autoboot.txt").
-pub const AUTOBOOT_MAX: usize = 512;
+pub use appliance::layout::autoboot::AUTOBOOT_MAX;
 
 /// The kernel and initramfs a slot boots.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,12 +165,13 @@ pub fn config_txt(
 }
 
 /// autoboot.txt for the A/B tryboot scheme: boot from `a` normally, from `b` when the
-/// updater asked for a one-time try (`reboot '0 tryboot'`).
+/// updater asked for a one-time try.
 pub fn autoboot_txt(a: u32, b: Option<u32>) -> Result<String, BootError> {
-    let mut s = format!("[all]\ntryboot_a_b=1\nboot_partition={a}\n");
-    if let Some(b) = b {
-        s.push_str(&format!("[tryboot]\nboot_partition={b}\n"));
+    let s = appliance::layout::autoboot::Autoboot {
+        default: a,
+        tryboot: b,
     }
+    .render();
     if s.len() >= AUTOBOOT_MAX {
         return Err(BootError::AutobootTooLong(s.len()));
     }

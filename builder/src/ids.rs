@@ -1,8 +1,14 @@
 //! Every identifier that lands in an image, derived from the recipe's seed: never random.
 //!
-//! The same seed, board and version give the same disk GUID, partition GUIDs, MBR signature,
-//! FAT volume ids and ext4 UUIDs and hash seeds, so two builds of the same inputs are
-//! bit-identical, and two releases still never share a PARTUUID.
+//! The same inputs give the same disk GUID, partition GUIDs, MBR signature, FAT volume ids
+//! and ext4 UUIDs and hash seeds, so two builds of the same inputs are bit-identical.
+//!
+//! Two kinds of id, because a card outlives the release it was flashed with: what the card
+//! keeps across updates (its table, every partition's id, the file systems first boot makes)
+//! derives from the seed and the board only ([`Ids::card`]), so an update's system finds the
+//! partitions a card was first flashed with by the PARTUUIDs it was built with; what a
+//! release writes (its boot and system file systems) derives from the version too
+//! ([`Ids::new`]), so two releases in the two slots never share a file system UUID.
 
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -13,9 +19,19 @@ pub struct Ids {
 }
 
 impl Ids {
+    /// The ids of one release's file systems.
     pub fn new(seed: &str, board: &str, version: &str) -> Self {
+        Self::of(&["d3kos-ids-v1", seed, board, version])
+    }
+
+    /// The ids a card keeps whatever release runs on it.
+    pub fn card(seed: &str, board: &str) -> Self {
+        Self::of(&["d3kos-card-ids-v1", seed, board])
+    }
+
+    fn of(parts: &[&str]) -> Self {
         let mut h = Sha256::new();
-        for part in ["d3kos-ids-v1", seed, board, version] {
+        for part in parts {
             h.update((part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
@@ -79,7 +95,10 @@ mod tests {
         let again = Ids::new("d3kos", "rpi4", "1.0.0");
         let other = Ids::new("d3kos", "rpi4", "1.0.1");
         assert_eq!(a.disk_guid(), again.disk_guid());
-        assert_ne!(a.disk_guid(), other.disk_guid());
+        assert_ne!(a.fs_uuid("system-a"), other.fs_uuid("system-a"));
+        let card = Ids::card("d3kos", "rpi4");
+        assert_ne!(card.disk_guid(), a.disk_guid());
+        assert_ne!(card.disk_guid(), Ids::card("d3kos", "rpi5").disk_guid());
         assert_ne!(a.partition_guid("boot-a"), a.partition_guid("boot-b"));
         assert_eq!(a.disk_guid().get_version_num(), 4);
         assert_ne!(a.mbr_signature(), 0);

@@ -92,7 +92,7 @@ pub enum BundleError {
         expected: String,
         found: String,
     },
-    #[error("the payload cannot be unpacked: {0}")]
+    #[error("the payload cannot be unpacked ({0}): the bundle is damaged")]
     Unpack(std::io::Error),
     #[error("reading the bundle: {0}")]
     Read(std::io::Error),

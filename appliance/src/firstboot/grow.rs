@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::disk::{self, Part, PartType, TableEntry};
-use crate::layout::{Create, Extent, FsKind, Plan};
+use crate::layout::{Create, Extent, FsKind, Plan, Role};
 
 use super::programs::{self, Volume};
 use super::{FirstbootError, io, say};
@@ -170,9 +170,13 @@ pub fn grow(
         .zip(&parts)
         .zip(&volumes)
     {
-        // Only ext4 is made here: a FAT partition left to the device (a B boot partition) gets
-        // its whole volume from the updater that fills it.
-        let (FsKind::Ext4, Some(uuid)) = (p.spec.fs, &p.fs_uuid) else {
+        // Only ext4 is made here, and never on a system slot: a slot left to the device gets
+        // its whole volume from the updater that fills it, and once filled holds a release's
+        // own file system, which a later boot (of either release) must not take for an
+        // unfinished one and make again.
+        let (FsKind::Ext4, Some(uuid), false) =
+            (p.spec.fs, &p.fs_uuid, p.spec.role == Role::System)
+        else {
             continue;
         };
         if has_ext4(volume, uuid)? {
@@ -760,19 +764,18 @@ mod tests {
             }
         }
 
-        // The new file systems are whole, with the planned ids.
-        for i in [4, 5] {
-            let p = &plan.partitions[i];
-            let copy = dir.path().join(&p.spec.name);
-            extract(&path, want[i], &copy);
-            tool(Command::new("e2fsck").arg("-fn").arg(&copy));
-            let h = tool(Command::new("dumpe2fs").arg("-h").arg(&copy));
-            assert!(h.contains(p.fs_uuid.as_deref().unwrap()), "{h}");
-            assert!(
-                h.contains(&format!("Filesystem volume name:   {}", p.spec.label)),
-                "{h}"
-            );
-        }
+        // The data file system is whole, with the planned ids; the system slot is left to the
+        // updater.
+        let p = &plan.partitions[5];
+        let copy = dir.path().join(&p.spec.name);
+        extract(&path, want[5], &copy);
+        tool(Command::new("e2fsck").arg("-fn").arg(&copy));
+        let h = tool(Command::new("dumpe2fs").arg("-h").arg(&copy));
+        assert!(h.contains(p.fs_uuid.as_deref().unwrap()), "{h}");
+        assert!(
+            h.contains(&format!("Filesystem volume name:   {}", p.spec.label)),
+            "{h}"
+        );
 
         // Every later boot finds it done and writes nothing.
         let before = digest(&path);
@@ -783,6 +786,37 @@ mod tests {
         );
         assert_eq!(again.lines().count(), 1, "{again}");
         assert_eq!(digest(&path), before, "nothing changed on the second run");
+
+        // A release installed into system-b (its own file system, not the plan's) is left
+        // alone by every later boot.
+        let slot = want[4];
+        let release = dir.path().join("release.ext4");
+        tool(
+            Command::new("mke2fs")
+                .args([
+                    "-q",
+                    "-F",
+                    "-t",
+                    "ext4",
+                    "-U",
+                    "0f0e0d0c-0b0a-4908-8706-050403020100",
+                ])
+                .arg(&release)
+                .arg(format!("{}k", slot.size / 1024)),
+        );
+        let bytes = std::fs::read(&release).unwrap();
+        let mut f = File::options().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(slot.start)).unwrap();
+        f.write_all(&bytes).unwrap();
+        drop(f);
+        let before = digest(&path);
+        let again = run_grow(&plan, &path).unwrap();
+        assert!(again.contains("as planned"), "{again}");
+        assert_eq!(
+            digest(&path),
+            before,
+            "an installed system slot was made again"
+        );
     }
 
     #[test]

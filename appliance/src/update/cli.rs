@@ -1,0 +1,207 @@
+//! `d3kosd update`: check or install a bundle, the verdict after a boot, the state of both
+//! slots, and a switch back to the other slot.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::layout::Slot;
+
+use super::device::Device;
+use super::install::{self, Options, Source};
+use super::record::{self, Attempt, Outcome, SlotRecord, SlotState};
+use super::settle::{self, Verdict};
+use super::{UpdateError, bootctl, other};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Check a bundle (a file, an http(s) URL, or - for standard input) and write nothing.
+    Check(SourceArgs),
+    /// Write the slot that is not running from a bundle, then restart into it once.
+    Install {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Leave the restart to the caller.
+        #[arg(long)]
+        no_reboot: bool,
+    },
+    /// At boot: commit a try that is healthy, or go back from one that is not.
+    Settle {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// Leave a restart the verdict needs to the caller.
+        #[arg(long)]
+        no_reboot: bool,
+    },
+    /// Both slots, the committed one, and the last attempt, as JSON.
+    Status(DeviceArgs),
+    /// Go back to the release in the other slot: tried once, then committed when healthy.
+    Switch {
+        #[command(flatten)]
+        device: DeviceArgs,
+        #[arg(long)]
+        no_reboot: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeviceArgs {
+    /// A device description (JSON) instead of the running system's.
+    #[arg(long, value_name = "FILE")]
+    pub device: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SourceArgs {
+    /// The bundle: a file, an http(s) URL, or - for standard input.
+    pub source: String,
+    /// Install even when the bundle is not newer than the running release.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+impl DeviceArgs {
+    fn device(&self) -> Result<Device, UpdateError> {
+        match &self.device {
+            Some(p) => Device::load(p),
+            None => Device::discover(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub running: Slot,
+    pub committed: Slot,
+    pub trying: bool,
+    pub a: Option<SlotRecord>,
+    pub b: Option<SlotRecord>,
+    pub last_attempt: Option<Attempt>,
+}
+
+pub fn status(d: &Device) -> Result<Status, UpdateError> {
+    let rec = record::load(&d.state)?;
+    Ok(Status {
+        running: d.booted()?,
+        committed: d.committed()?,
+        trying: bootctl::trying(d)?,
+        a: rec.a,
+        b: rec.b,
+        last_attempt: rec.attempt,
+    })
+}
+
+/// Arranges a try of the other slot's release, which must have booted healthy before.
+pub fn switch(d: &Device) -> Result<Slot, UpdateError> {
+    let booted = d.booted()?;
+    let target = other(booted);
+    let mut rec = record::load(&d.state)?;
+    let Some(r) = rec
+        .slot(target)
+        .cloned()
+        .filter(|r| r.state == SlotState::Good)
+    else {
+        return Err(UpdateError::Device(format!(
+            "slot {target:?} holds no release that has booted healthy: nothing to go back to"
+        )));
+    };
+    bootctl::can_try(d)?;
+    rec.attempt = Some(Attempt {
+        slot: target,
+        version: r.version.clone(),
+        from_version: d.version.clone(),
+        started_at: crate::time::unix_now().max(0) as u64,
+        outcome: Outcome::Pending,
+        reason: None,
+        finished_at: None,
+    });
+    record::save(&d.state, &rec)?;
+    bootctl::arrange_try(d, target)?;
+    Ok(target)
+}
+
+fn reboot(d: &Device) -> Result<(), UpdateError> {
+    let Some((program, args)) = d.reboot.split_first() else {
+        return Ok(());
+    };
+    let status = std::process::Command::new(program)
+        .args(args)
+        .status()
+        .map_err(|e| UpdateError::Device(format!("{program} could not run: {e}")))?;
+    if !status.success() {
+        return Err(UpdateError::Device(format!(
+            "{} failed: {status}",
+            d.reboot.join(" ")
+        )));
+    }
+    Ok(())
+}
+
+pub fn run(c: &Command) -> Result<(), UpdateError> {
+    match c {
+        Command::Check(s) => {
+            let d = s.device.device()?;
+            let checked =
+                install::check(&d, &Source::parse(&s.source), Options { force: s.force })?;
+            println!(
+                "{} {} for {}: signed by key {}, would be written to slot {:?}",
+                checked.manifest.product,
+                checked.manifest.version,
+                checked.manifest.board,
+                checked.signer,
+                checked.slot
+            );
+        }
+        Command::Install { source, no_reboot } => {
+            let d = source.device.device()?;
+            let mut tenth = u64::MAX;
+            let done = install::install(
+                &d,
+                &Source::parse(&source.source),
+                Options {
+                    force: source.force,
+                },
+                |w, t| {
+                    let now = (w * 10).checked_div(t).unwrap_or(10);
+                    if now != tenth {
+                        tenth = now;
+                        eprintln!("update: {}% written", now * 10);
+                    }
+                },
+            )?;
+            println!(
+                "installed {} {} into slot {:?}; the next boot tries it once",
+                done.manifest.product, done.manifest.version, done.slot
+            );
+            if !no_reboot {
+                reboot(&d)?;
+            }
+        }
+        Command::Settle { device, no_reboot } => {
+            let d = device.device()?;
+            let verdict = settle::settle(&d)?;
+            println!("{}", serde_json::to_string(&verdict).expect("serializes"));
+            if matches!(verdict, Verdict::RolledBack { .. }) && !no_reboot {
+                reboot(&d)?;
+            }
+        }
+        Command::Status(device) => {
+            let d = device.device()?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&status(&d)?).expect("serializes")
+            );
+        }
+        Command::Switch { device, no_reboot } => {
+            let d = device.device()?;
+            let slot = switch(&d)?;
+            println!("the next boot tries slot {slot:?} once");
+            if !no_reboot {
+                reboot(&d)?;
+            }
+        }
+    }
+    Ok(())
+}

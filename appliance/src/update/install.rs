@@ -1,0 +1,278 @@
+//! Writing the slot that is not running from a bundle: refused whole before the first write
+//! when anything is wrong with the bundle or the device, each block checked against the
+//! signed manifest before it lands, then synced, recorded, and the try boot arranged.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::bundle::{self, BundleError, Keys, Manifest, Opened, Version};
+use crate::crashpoint::reached;
+use crate::layout::{Role, Slot};
+
+use super::device::Device;
+use super::record::{self, Attempt, Outcome, SlotRecord, SlotState};
+use super::{UpdateError, bootctl, io, other};
+
+/// Where a bundle comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    File(PathBuf),
+    Url(String),
+    /// Standard input (an upload handed on by the web server).
+    Stdin,
+}
+
+impl Source {
+    /// `-` is standard input, http(s):// a download, anything else a file.
+    pub fn parse(text: &str) -> Source {
+        if text == "-" {
+            Source::Stdin
+        } else if text.starts_with("https://") || text.starts_with("http://") {
+            Source::Url(text.to_owned())
+        } else {
+            Source::File(text.into())
+        }
+    }
+
+    /// The bundle's bytes, front to back, with its length when known.
+    fn open(&self) -> Result<(Box<dyn Read>, Option<u64>), UpdateError> {
+        match self {
+            Source::File(p) => {
+                let f = File::open(p).map_err(io(p))?;
+                let len = f.metadata().map_err(io(p))?.len();
+                Ok((Box::new(BufReader::with_capacity(1 << 20, f)), Some(len)))
+            }
+            Source::Stdin => Ok((
+                Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
+                None,
+            )),
+            Source::Url(url) => {
+                let fail = |why: String| UpdateError::Fetch {
+                    url: url.clone(),
+                    why,
+                };
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .timeout_connect(Some(Duration::from_secs(30)))
+                    .timeout_recv_body(Some(Duration::from_secs(120)))
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let resp = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
+                if !resp.status().is_success() {
+                    return Err(fail(format!("the server answered {}", resp.status())));
+                }
+                let len = resp
+                    .headers()
+                    .get("content-length")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok());
+                let reader = resp.into_body().into_reader();
+                Ok((Box::new(BufReader::with_capacity(1 << 20, reader)), len))
+            }
+        }
+    }
+}
+
+/// What `check` found.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub manifest: Manifest,
+    pub signer: String,
+    /// The slot an install would write.
+    pub slot: Slot,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Install a version that is not newer than the running one.
+    pub force: bool,
+}
+
+/// The bundle's signature, manifest and fit for this device, checked; for a file, its
+/// payload's hash too; for a stream the checks end at the manifest (a stream is read once,
+/// and its blocks are checked as they are written).
+fn admit(d: &Device, opened: &Opened<Box<dyn Read>>, o: Options) -> Result<Slot, UpdateError> {
+    let m = opened.manifest();
+    if m.compatible != d.compatible {
+        return Err(UpdateError::Incompatible {
+            found: m.compatible.clone(),
+            expected: d.compatible.clone(),
+        });
+    }
+    let (new, running) = (Version::parse(&m.version)?, Version::parse(&d.version)?);
+    if new <= running && !o.force {
+        return Err(UpdateError::NotNewer {
+            found: m.version.clone(),
+            running: d.version.clone(),
+        });
+    }
+    let booted = d.booted()?;
+    let committed = d.committed()?;
+    // A try boot keeps saying so until the next restart: once committed it is the default.
+    if booted != committed && bootctl::trying(d)? {
+        return Err(UpdateError::TryPending { slot: booted });
+    }
+    if booted != committed {
+        return Err(UpdateError::Boot(format!(
+            "slot {booted:?} runs but autoboot.txt boots slot {committed:?} by default: restart \
+             into the default slot before updating"
+        )));
+    }
+    let target = other(booted);
+    let parts = d.slot(target);
+    for (role, path) in [(Role::Boot, &parts.boot), (Role::System, &parts.system)] {
+        let slot = (role == Role::Boot).then_some(target);
+        let image = m.image(role, slot).ok_or(UpdateError::MissingImage {
+            what: if role == Role::Boot { "boot" } else { "system" },
+            slot: target,
+        })?;
+        let room = size_of(path)?;
+        if image.size > room {
+            return Err(UpdateError::NoRoom {
+                image: image.name.clone(),
+                size: image.size,
+                slot: target,
+                path: path.clone(),
+                room,
+            });
+        }
+    }
+    bootctl::can_try(d)?;
+    Ok(target)
+}
+
+/// A partition's (or a stand-in file's) size.
+fn size_of(path: &Path) -> Result<u64, UpdateError> {
+    let mut f = File::open(path).map_err(io(path))?;
+    f.seek(SeekFrom::End(0)).map_err(io(path))
+}
+
+fn open(source: &Source, keys: &Keys) -> Result<Opened<Box<dyn Read>>, UpdateError> {
+    if let Source::File(p) = source {
+        bundle::check_file(p, keys)?;
+    }
+    let (reader, len) = source.open()?;
+    let opened = Opened::open(reader, keys)?;
+    if let Some(len) = len {
+        let want = opened.header_len() + opened.manifest().payload.size;
+        if len != want {
+            return Err(BundleError::Payload {
+                expected_size: opened.manifest().payload.size,
+                found_size: len.saturating_sub(opened.header_len()),
+                expected: opened.manifest().payload.sha256.clone(),
+                found: "(not read: the length is wrong)".into(),
+            }
+            .into());
+        }
+    }
+    Ok(opened)
+}
+
+/// Checks a bundle without writing anything: for a stream, every block is read and checked.
+pub fn check(d: &Device, source: &Source, o: Options) -> Result<Checked, UpdateError> {
+    let keys = Keys::from_dir(&d.keys)?;
+    let opened = open(source, &keys)?;
+    let slot = admit(d, &opened, o)?;
+    let manifest = opened.manifest().clone();
+    let signer = opened.signer().to_string();
+    if !matches!(source, Source::File(_)) {
+        opened.unpack(|_| true, |_| Ok::<(), UpdateError>(()))?;
+    }
+    Ok(Checked {
+        manifest,
+        signer,
+        slot,
+    })
+}
+
+/// Writes the slot that is not running and arranges its one-time try; the caller reboots.
+/// `progress` hears the bytes written and the total.
+pub fn install(
+    d: &Device,
+    source: &Source,
+    o: Options,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Checked, UpdateError> {
+    let keys = Keys::from_dir(&d.keys)?;
+    let opened = open(source, &keys)?;
+    let target = admit(d, &opened, o)?;
+    let manifest = opened.manifest().clone();
+    let signer = opened.signer().to_string();
+    reached("update: admitted");
+
+    // From here the slot's old content is going: say so first, so a cut leaves a slot that
+    // is known not to be bootable, and take back any try not yet booted.
+    let now = || crate::time::unix_now().max(0) as u64;
+    let mut rec = record::load(&d.state)?;
+    rec.set_slot(
+        target,
+        SlotRecord {
+            version: manifest.version.clone(),
+            state: SlotState::Writing,
+            at: now(),
+        },
+    );
+    if rec
+        .attempt
+        .as_ref()
+        .is_some_and(|a| a.outcome == Outcome::Pending)
+    {
+        rec.attempt = None;
+    }
+    bootctl::cancel_try(d)?;
+    record::save(&d.state, &rec)?;
+    reached("update: slot marked writing");
+
+    let parts = d.slot(target);
+    let open_rw = |p: &Path| File::options().write(true).open(p).map_err(io(p));
+    let (boot, system) = (open_rw(&parts.boot)?, open_rw(&parts.system)?);
+    let total: u64 = manifest.for_slot(target).map(|i| i.size).sum();
+    let mut written = 0u64;
+    opened.unpack(
+        |im| im.slot.is_none() || im.slot == Some(target),
+        |b| -> Result<(), UpdateError> {
+            let (file, path) = match b.image.role {
+                Role::Boot => (&boot, &parts.boot),
+                _ => (&system, &parts.system),
+            };
+            file.write_all_at(b.bytes, b.offset).map_err(io(path))?;
+            written += b.bytes.len() as u64;
+            progress(written, total);
+            reached("update: block written");
+            Ok(())
+        },
+    )?;
+    for (f, p) in [(&boot, &parts.boot), (&system, &parts.system)] {
+        f.sync_all().map_err(io(p))?;
+    }
+    reached("update: slot synced");
+
+    rec.set_slot(
+        target,
+        SlotRecord {
+            version: manifest.version.clone(),
+            state: SlotState::Installed,
+            at: now(),
+        },
+    );
+    rec.attempt = Some(Attempt {
+        slot: target,
+        version: manifest.version.clone(),
+        from_version: d.version.clone(),
+        started_at: now(),
+        outcome: Outcome::Pending,
+        reason: None,
+        finished_at: None,
+    });
+    record::save(&d.state, &rec)?;
+    reached("update: attempt recorded");
+    bootctl::arrange_try(d, target)?;
+    Ok(Checked {
+        manifest,
+        signer,
+        slot: target,
+    })
+}
