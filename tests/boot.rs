@@ -24,6 +24,8 @@ mod onboarding;
 #[path = "boot/setup_wifi.rs"]
 mod setup_wifi;
 mod table;
+#[path = "boot/update.rs"]
+mod update;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -969,7 +971,15 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     };
     let work = kept.as_path();
     let out = work.join("out");
-    let image = build(board, &out, &["--formats", "img"]);
+    // The image trusts a key of the test's for its updates.
+    let (update_key, update_pub) = update::keys(work, "update");
+    let image = build(
+        board,
+        &out,
+        &["--formats", "img", "--trust", update_pub.to_str().unwrap()],
+    );
+    // The board with SSH (Imager's user) is updated to the next releases after its second boot.
+    let bundles = (arch == "amd64").then(|| update::bundles(board, work, &update_key, &update_pub));
     let m = manifest(&out);
     let plan = plan_of(&image);
 
@@ -1184,8 +1194,22 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     );
     let again = console_value(&second.guest.console(), "machine-id ").expect("machine-id line");
     assert_eq!(again, machine_id, "the machine id changed between boots");
-    let clean = second.guest.power_down(Duration::from_secs(120));
-    eprintln!("{board}: second boot powered off cleanly: {clean}");
+    match (&bundles, customised) {
+        // Updated from the second boot, and powered off by the last release.
+        (Some(bundles), Some(imager)) => update::round_trip(
+            arch,
+            second.guest,
+            &disk,
+            planned_partition(&image, &disk, "config").start,
+            work,
+            bundles,
+            &|g, cmd| imager.inside(g, cmd),
+        ),
+        _ => {
+            let clean = second.guest.power_down(Duration::from_secs(120));
+            eprintln!("{board}: second boot powered off cleanly: {clean}");
+        }
+    }
     let (_, after) = sfdisk(&disk);
     assert_eq!(
         format!("{after:?}"),

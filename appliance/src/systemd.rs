@@ -214,6 +214,26 @@ pub fn is_active(unit: &str) -> bool {
     systemctl_blocking(&["is-active", "--quiet"], &[unit.to_owned()]).is_ok() && booted()
 }
 
+/// `systemctl is-failed UNIT`, from blocking code: whether systemd has given up on it.
+pub fn is_failed(unit: &str) -> bool {
+    systemctl_blocking(&["is-failed", "--quiet"], &[unit.to_owned()]).is_ok() && booted()
+}
+
+/// How often systemd has restarted `unit` since it was last started by hand (`NRestarts`).
+pub fn restarts(unit: &str) -> Option<u32> {
+    if !booted() {
+        return None;
+    }
+    let out = std::process::Command::new("systemctl")
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C")
+        .args(["show", "--property=NRestarts", "--value", "--", unit])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
 fn systemctl_blocking(args: &[&str], units: &[String]) -> Result<(), String> {
     if units.is_empty() || !booted() {
         return Ok(());

@@ -14,9 +14,15 @@ use crate::config::{Board, Recipe};
 use crate::customise::{self, PartitionVars};
 use crate::fs::ext4;
 use crate::rootfs;
-use crate::rootfs::Entry;
+use crate::rootfs::{Entry, Tree};
 
 pub struct Options {
+    /// Update keys trusted besides the recipe's.
+    pub trust: Vec<PathBuf>,
+    /// The version instead of the recipe's.
+    pub release: Option<String>,
+    /// Overlay folders after the recipe's.
+    pub overlays: Vec<PathBuf>,
     pub recipe: PathBuf,
     pub board: PathBuf,
     /// A prepared root file system, laid in as it is (with the overlay): no bootstrap, no
@@ -90,6 +96,11 @@ pub struct Report {
 pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result<Report> {
     let mke2fs = ext4::check_mke2fs()?;
     let mut recipe = Recipe::load(&opts.recipe)?;
+    if let Some(v) = &opts.release {
+        appliance::bundle::Version::parse(v).map_err(|e| anyhow::anyhow!("--release: {e}"))?;
+        recipe.version = v.clone();
+    }
+    recipe.overlays.extend(opts.overlays.iter().cloned());
     if let Some(formats) = &opts.formats {
         recipe
             .outputs
@@ -143,6 +154,11 @@ pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result
         rootfs::overlay(&mut tree, overlay)
             .with_context(|| format!("while laying in the overlay {}", overlay.display()))?;
     }
+    trust_keys(
+        &mut tree,
+        recipe.update_keys.iter().chain(&opts.trust),
+        recipe.source_date_epoch,
+    )?;
     if tree.is_empty() {
         bail!("the root file system {} is empty", rootfs_path.display());
     }
@@ -397,6 +413,29 @@ fn customise_context(recipe: &Recipe, board: &Board, plan: &Plan) -> customise::
 
 /// A board given by name (`rpi4`) is looked up in the `boards/` folder beside the recipe's
 /// folder; anything else is a path.
+/// Lays the trusted update keys into the image, each checked to be a minisign public key and
+/// named by its key id.
+fn trust_keys<'a>(
+    tree: &mut Tree,
+    keys: impl Iterator<Item = &'a PathBuf>,
+    epoch: i64,
+) -> anyhow::Result<()> {
+    for path in keys {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("while reading the update key {}", path.display()))?;
+        let id = appliance::bundle::Keys::default().add_text(&text, path)?;
+        tree.insert(
+            format!(
+                "{}/{id}.pub",
+                appliance::bundle::KEYS_DIR.trim_start_matches('/')
+            )
+            .as_bytes(),
+            Entry::file(text.into_bytes(), 0o644, epoch),
+        );
+    }
+    Ok(())
+}
+
 pub fn resolve_board(board: &str, recipe: &Path) -> PathBuf {
     let as_path = PathBuf::from(board);
     if board.contains('/') || board.ends_with(".toml") {

@@ -43,6 +43,48 @@ pub fn autoboot_partition(text: &str, tryboot: bool) -> u32 {
     found.unwrap_or_else(|| panic!("autoboot.txt names no boot partition:\n{text}"))
 }
 
+/// The file `spec` (NUMBER:PATH) from a FAT partition, if it is there.
+fn inspect_cat_if(image: &Path, spec: &str) -> Option<Vec<u8>> {
+    let out = Command::new(BIN)
+        .arg("inspect")
+        .arg(image)
+        .arg("--cat")
+        .arg(spec)
+        .output()
+        .unwrap();
+    out.status.success().then_some(out.stdout)
+}
+
+/// The firmware's part at power-on, for the QEMU boards: autoboot.txt's default partition,
+/// or once the one under `[tryboot]` when the updater left the one-time flag file on the
+/// config partition (removed here, as the Pi firmware clears its flag); a try is told to the
+/// kernel on its command line, where the Pi firmware tells it in the device tree. Returns
+/// the boot files and whether this is a try.
+pub fn firmware(disk: &Path, config_start: u64, work: &Path) -> (BootFiles, bool) {
+    let autoboot = String::from_utf8(inspect_cat(disk, "1:autoboot.txt")).unwrap();
+    let trying = inspect_cat_if(disk, "1:tryboot").is_some();
+    let n = autoboot_partition(&autoboot, trying);
+    if trying {
+        let out = Command::new("mdel")
+            .arg("-i")
+            .arg(format!("{}@@{config_start}", disk.display()))
+            .arg("::tryboot")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mdel: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut files = copy_boot_files(disk, work, n, "vmlinuz", "initrd.img");
+    if trying {
+        files.cmdline.push_str(" d3kos.tryboot=1");
+    }
+    (files, trying)
+}
+
 fn inspect_cat(image: &Path, spec: &str) -> Vec<u8> {
     let out = Command::new(BIN)
         .arg("inspect")
@@ -400,7 +442,8 @@ impl Guest {
         screendump_at(&self.qmp, ppm)
     }
 
-    fn wait_exit(&mut self, limit: Duration) -> bool {
+    /// Waits for the guest to stop by itself (QEMU runs with -no-reboot: a restart ends it).
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
         let t = Instant::now();
         while t.elapsed() < limit {
             if self.exited().is_some() {

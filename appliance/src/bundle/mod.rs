@@ -42,6 +42,8 @@ pub const BLOCK_SIZE: u32 = 1 << 20;
 /// zstd's window for the payload: the slot-b boot image repeats the slot-a one but for its
 /// cmdline.txt, and a window this long finds it (the decoder must allow the same).
 pub const WINDOW_LOG: u32 = 27;
+/// Where an image keeps the public keys it trusts to sign its updates (`*.pub`).
+pub const KEYS_DIR: &str = "/usr/share/d3kos/update-keys";
 /// The file name extension.
 pub const EXTENSION: &str = "d3kb";
 

@@ -76,8 +76,6 @@ pub struct Device {
 
 /// The manifest the image carries of itself.
 pub const BUILD_MANIFEST: &str = "/etc/d3kos/build-manifest.json";
-/// Where the recipe puts the trusted update keys.
-pub const KEYS: &str = "/usr/share/d3kos/update-keys";
 /// The one-time flag file of the harness back end, on the config partition.
 pub const HARNESS_FLAG: &str = "tryboot";
 /// The kernel parameter the harness adds for a try boot, as the Pi firmware sets
@@ -140,7 +138,7 @@ impl Device {
         Ok(Device {
             compatible: format!("{}/{}", built.name, built.board),
             version: built.version,
-            keys: KEYS.into(),
+            keys: crate::bundle::KEYS_DIR.into(),
             config: "/boot/config".into(),
             state: "/data/update".into(),
             boot_control: if built.boot.kind == "raspberry-pi" {
@@ -155,7 +153,7 @@ impl Device {
             tryboot_flag: "/sys/module/d3kos_tryboot/parameters/flag".into(),
             health: Health {
                 units: vec!["d3kosd.service".into()],
-                url: Some("http://127.0.0.1/api/health".into()),
+                url: Some("http://127.0.0.1/api/version".into()),
                 mounts: vec!["/data".into()],
                 databases: vec![],
                 limit_secs: 180,

@@ -158,6 +158,13 @@ fn open(source: &Source, keys: &Keys) -> Result<Opened<Box<dyn Read>>, UpdateErr
     let opened = Opened::open(reader, keys)?;
     if let Some(len) = len {
         let want = opened.header_len() + opened.manifest().payload.size;
+        if len < want {
+            return Err(BundleError::Truncated {
+                what: "payload",
+                got: len.saturating_sub(opened.header_len()),
+            }
+            .into());
+        }
         if len != want {
             return Err(BundleError::Payload {
                 expected_size: opened.manifest().payload.size,

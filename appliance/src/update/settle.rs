@@ -39,27 +39,62 @@ pub enum Verdict {
     },
 }
 
+/// Restarts of a listed unit after which a try is judged without waiting longer.
+const GIVE_UP_AFTER: u32 = 3;
+
+/// Why a look found the system unhealthy, and whether waiting longer can change it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unhealthy {
+    pub reason: String,
+    /// systemd has given up on a unit: no wait will bring it.
+    pub given_up: bool,
+}
+
+impl From<String> for Unhealthy {
+    fn from(reason: String) -> Self {
+        Unhealthy {
+            reason,
+            given_up: false,
+        }
+    }
+}
+
 /// One look at the system's health: `Err` says the first thing missing.
-pub fn look(h: &Health) -> Result<(), String> {
+pub fn look(h: &Health) -> Result<(), Unhealthy> {
     for unit in &h.units {
+        if crate::systemd::is_failed(unit) {
+            return Err(Unhealthy {
+                reason: format!("{unit} failed"),
+                given_up: true,
+            });
+        }
+        // A unit that keeps restarting is never "failed" while systemd keeps trying: three
+        // failed starts of a new system are its verdict.
+        if let Some(n) = crate::systemd::restarts(unit).filter(|n| *n >= GIVE_UP_AFTER) {
+            return Err(Unhealthy {
+                reason: format!("{unit} failed to start {n} times"),
+                given_up: true,
+            });
+        }
         if !crate::systemd::is_active(unit) {
-            return Err(format!("{unit} is not active"));
+            return Err(format!("{unit} is not active").into());
         }
     }
     if !h.mounts.is_empty() {
-        let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+        let info = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| Unhealthy::from(e.to_string()))?;
         for m in &h.mounts {
             // mountinfo(5): the fifth field is the mount point.
             let mounted = info
                 .lines()
                 .any(|l| l.split(' ').nth(4) == Some(&*m.to_string_lossy()));
             if !mounted {
-                return Err(format!("{} is not mounted", m.display()));
+                return Err(format!("{} is not mounted", m.display()).into());
             }
         }
     }
     for db in &h.databases {
-        quick_check(db)?;
+        quick_check(db).map_err(Unhealthy::from)?;
     }
     if let Some(url) = &h.url {
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -69,8 +104,8 @@ pub fn look(h: &Health) -> Result<(), String> {
             .into();
         match agent.get(url).call() {
             Ok(r) if r.status().is_success() => {}
-            Ok(r) => return Err(format!("{url} answered {}", r.status())),
-            Err(e) => return Err(format!("{url}: {e}")),
+            Ok(r) => return Err(format!("{url} answered {}", r.status()).into()),
+            Err(e) => return Err(format!("{url}: {e}").into()),
         }
     }
     Ok(())
@@ -107,7 +142,8 @@ pub fn settle(d: &Device) -> Result<Verdict, UpdateError> {
         let mut last;
         loop {
             last = look(&d.health);
-            if last.is_ok() || started.elapsed() >= limit {
+            let given_up = last.as_ref().is_err_and(|u| u.given_up);
+            if last.is_ok() || given_up || started.elapsed() >= limit {
                 break;
             }
             std::thread::sleep(Duration::from_secs(2).min(limit.saturating_sub(started.elapsed())));
@@ -122,8 +158,12 @@ pub fn settle(d: &Device) -> Result<Verdict, UpdateError> {
                     version: attempt.version,
                 })
             }
-            Err(reason) => {
-                let reason = format!("not healthy within {} s: {reason}", d.health.limit_secs);
+            Err(u) => {
+                let reason = if u.given_up {
+                    format!("not healthy: {}", u.reason)
+                } else {
+                    format!("not healthy within {} s: {}", d.health.limit_secs, u.reason)
+                };
                 mark_failed(&mut rec, booted, &reason);
                 record::save(&d.state, &rec)?;
                 reached("update: failure recorded");

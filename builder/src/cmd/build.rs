@@ -48,6 +48,16 @@ pub struct Args {
     /// Compression threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// The release's version, instead of the recipe's [product] version.
+    #[arg(long, value_name = "VERSION")]
+    release: Option<String>,
+    /// Another overlay folder, laid in after the recipe's (repeatable).
+    #[arg(long, value_name = "DIR")]
+    overlay: Vec<PathBuf>,
+    /// A minisign public key the image trusts for its updates, besides the recipe's
+    /// [update] keys (repeatable).
+    #[arg(long, value_name = "FILE.pub")]
+    trust: Vec<PathBuf>,
     /// With --key, also the signed update bundle (NAME-VERSION-BOARD.d3kb).
     #[command(flatten)]
     sign: super::bundle::SignArgs,
@@ -57,6 +67,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let opts = Options {
         board: resolve_board(&a.board, &a.recipe),
         recipe: a.recipe,
+        trust: a.trust,
+        release: a.release,
+        overlays: a.overlay,
         rootfs: a.rootfs,
         base: a.base,
         refresh_base: a.refresh_base,

@@ -32,6 +32,8 @@ pub struct Recipe {
     /// boards load each one's device-tree overlay; other boards have no header to fit them.
     pub hats: Vec<Hat>,
     pub overlays: Vec<PathBuf>,
+    /// The minisign public keys the device trusts to sign its updates (`[update] keys`).
+    pub update_keys: Vec<PathBuf>,
     pub outputs: Outputs,
     pub sha256: String,
     pub path: PathBuf,
@@ -123,6 +125,8 @@ struct RawRecipe {
     hardware: RawHardware,
     #[serde(default)]
     overlay: RawOverlay,
+    #[serde(default)]
+    update: RawUpdate,
     #[serde(default)]
     outputs: RawOutputs,
 }
@@ -324,6 +328,13 @@ impl RawHardware {
 struct RawOverlay {
     #[serde(default)]
     dirs: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawUpdate {
+    #[serde(default)]
+    keys: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -599,6 +610,7 @@ impl Recipe {
             },
             hats,
             overlays: raw.overlay.dirs.iter().map(|d| dir.join(d)).collect(),
+            update_keys: raw.update.keys.iter().map(|k| dir.join(k)).collect(),
             outputs,
             sha256: crate::digest::sha256_hex(src.text.as_bytes()),
             path: path.to_owned(),

@@ -1,0 +1,362 @@
+//! A/B updates in the booted image, the harness playing the firmware: bundles of the next
+//! releases served over HTTP to the running system, refused ones writing nothing, a healthy
+//! one tried and committed, a broken one tried and rolled back.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::boot::{Accel, Guest, console_value, firmware, http};
+use crate::{BIN, repo, run};
+
+/// A minisign key pair made by minisign itself, the secret without a password.
+pub fn keys(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (sk, pk) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pub")),
+    );
+    run(Command::new("minisign")
+        .args(["-G", "-W", "-f", "-s"])
+        .arg(&sk)
+        .arg("-p")
+        .arg(&pk));
+    (sk, pk)
+}
+
+/// The bundles the guest is offered.
+pub struct Bundles {
+    pub dir: PathBuf,
+}
+
+/// Builds the next two releases of `board` with their bundles signed by `sk`: 0.1.1, and
+/// 0.1.2 whose appliance cannot start (its configuration is not TOML). Beside them: 0.1.1
+/// signed by another key, with a flipped byte, and cut short.
+pub fn bundles(board: &str, work: &Path, sk: &Path, pk: &Path) -> Bundles {
+    let dir = work.join("bundles");
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = work.join("broken-overlay/etc/d3kos");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("appliance.toml"), "this is [not TOML\n").unwrap();
+    for (version, extra) in [
+        ("0.1.1", None),
+        ("0.1.2", Some(work.join("broken-overlay"))),
+    ] {
+        let out = work.join(format!("out-{version}"));
+        let t = std::time::Instant::now();
+        let mut c = Command::new(BIN);
+        c.current_dir(repo())
+            .args([
+                "build",
+                "--board",
+                board,
+                "--formats",
+                "img",
+                "--release",
+                version,
+            ])
+            .args(["--bundle-level", "3", "--out"])
+            .arg(&out)
+            .arg("--trust")
+            .arg(pk)
+            .arg("--key")
+            .arg(sk);
+        if let Some(o) = &extra {
+            c.arg("--overlay").arg(o);
+        }
+        run(&mut c);
+        let name = format!("d3kOS-{version}-{board}.d3kb");
+        std::fs::rename(out.join(&name), dir.join(&name)).unwrap();
+        eprintln!(
+            "{board}: release {version} and its bundle built in {:.1} s ({} MB)",
+            t.elapsed().as_secs_f64(),
+            std::fs::metadata(dir.join(&name)).unwrap().len() >> 20
+        );
+        // Only the bundles are kept: the images are 1.5 GB each.
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    let good = std::fs::read(dir.join(format!("d3kOS-0.1.1-{board}.d3kb"))).unwrap();
+    let mut flipped = good.clone();
+    let at = good.len() - good.len() / 3;
+    flipped[at] ^= 0x40;
+    std::fs::write(dir.join("flipped.d3kb"), flipped).unwrap();
+    std::fs::write(dir.join("truncated.d3kb"), &good[..good.len() / 2]).unwrap();
+    // The same bundle signed by another key: the manifest re-signed, payload unchanged.
+    let (other, _) = keys(work, "other");
+    let m = u32::from_le_bytes(good[8..12].try_into().unwrap()) as usize;
+    let s = u32::from_le_bytes(good[12..16].try_into().unwrap()) as usize;
+    let manifest = work.join("manifest.json");
+    std::fs::write(&manifest, &good[16..16 + m]).unwrap();
+    run(Command::new("minisign")
+        .args(["-S", "-s"])
+        .arg(&other)
+        .arg("-m")
+        .arg(&manifest));
+    let sig = std::fs::read(work.join("manifest.json.minisig")).unwrap();
+    let mut resigned = Vec::new();
+    resigned.extend_from_slice(&good[..8]);
+    resigned.extend_from_slice(&(m as u32).to_le_bytes());
+    resigned.extend_from_slice(&(sig.len() as u32).to_le_bytes());
+    resigned.extend_from_slice(&good[16..16 + m]);
+    resigned.extend_from_slice(&sig);
+    resigned.extend_from_slice(&good[16 + m + s..]);
+    std::fs::write(dir.join("other-key.d3kb"), resigned).unwrap();
+    Bundles { dir }
+}
+
+/// Serves `dir`'s files over HTTP/1.1 on the host's loopback, which the guest reaches as
+/// 10.0.2.2; returns the port.
+pub fn serve(dir: PathBuf) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let name = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .trim_start_matches('/');
+                match std::fs::File::open(dir.join(name)) {
+                    Ok(mut f) if !name.contains("..") => {
+                        let len = f.metadata().unwrap().len();
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+                        );
+                        let _ = std::io::copy(&mut f, &mut conn);
+                    }
+                    _ => {
+                        let _ = conn.write_all(
+                            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        );
+                    }
+                }
+                let _ = conn.read(&mut [0u8; 1]);
+            });
+        }
+    });
+    port
+}
+
+/// Runs `cmd` in the guest through `shell`; its output and exit status.
+fn inside(shell: &dyn Fn(&Guest, &str) -> String, g: &Guest, cmd: &str) -> (String, i32) {
+    let out = shell(g, &format!("{cmd} 2>&1; echo \"exit=$?\""));
+    let (text, code) = out.trim_end().rsplit_once("exit=").unwrap();
+    (text.to_owned(), code.trim().parse().unwrap())
+}
+
+fn status(shell: &dyn Fn(&Guest, &str) -> String, g: &Guest) -> Value {
+    let (out, code) = inside(shell, g, "sudo -n d3kosd update status");
+    assert_eq!(code, 0, "{out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn version(g: &Guest) -> String {
+    let (code, body) = http(g.port, "GET", "/api/version", None, None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["data"]["version"].as_str().unwrap().to_owned()
+}
+
+/// Restarts the guest from inside and waits for QEMU to end (it runs with -no-reboot).
+fn restart(shell: &dyn Fn(&Guest, &str) -> String, mut g: Guest) {
+    let _ = inside(shell, &g, "sudo -n systemctl reboot");
+    assert!(
+        g.wait_exit(Duration::from_secs(300)),
+        "the guest did not restart:\n{}",
+        g.console_tail()
+    );
+}
+
+fn power_on(
+    arch: &str,
+    disk: &Path,
+    config_start: u64,
+    work: &Path,
+    accel: &Accel,
+    tag: &str,
+) -> (Guest, bool) {
+    let (files, trying) = firmware(disk, config_start, work);
+    eprintln!(
+        "{arch}: {tag}: the firmware boots partition {} (try: {trying})",
+        files.partition
+    );
+    (
+        Guest::start(arch, disk, &files, accel.clone(), work, tag, None),
+        trying,
+    )
+}
+
+fn ready(mut g: Guest, what: &str) -> Guest {
+    let t = g
+        .wait_ready(Duration::from_secs(600))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    eprintln!(
+        "{what}: the appliance answers after {:.1} s",
+        t.as_secs_f64()
+    );
+    g
+}
+
+/// The verdict the settle unit printed on the console.
+fn verdict(g: &Guest, limit: Duration) -> Value {
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(line) = console_value(&g.console(), "{\"verdict\":") {
+            return serde_json::from_str(&format!("{{\"verdict\":{line}"))
+                .unwrap_or_else(|e| panic!("{e}: {line}"));
+        }
+        assert!(
+            t.elapsed() < limit,
+            "no verdict on the console:\n{}",
+            g.console_tail()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// From a running v1 `guest`: the refusals, 0.1.1 installed, tried, committed and running
+/// after a restart, 0.1.2 tried, failing and rolled back, 0.1.1 running again. Ends with
+/// the guest powered down.
+#[allow(clippy::too_many_arguments)]
+pub fn round_trip(
+    arch: &str,
+    guest: Guest,
+    disk: &Path,
+    config_start: u64,
+    work: &Path,
+    bundles: &Bundles,
+    shell: &dyn Fn(&Guest, &str) -> String,
+) {
+    let accel = guest.accel.clone();
+    let port = serve(bundles.dir.clone());
+    let url = |name: &str| format!("http://10.0.2.2:{port}/{name}");
+    let before = status(shell, &guest);
+    assert_eq!(before["running"], "a", "{before}");
+    assert_eq!(before["committed"], "a", "{before}");
+    for (name, says) in [
+        ("other-key.d3kb", "does not trust"),
+        ("flipped.d3kb", "damaged"),
+        ("truncated.d3kb", "ends early"),
+    ] {
+        for verb in ["check", "install --no-reboot"] {
+            let (out, code) = inside(
+                shell,
+                &guest,
+                &format!("sudo -n d3kosd update {verb} {}", url(name)),
+            );
+            assert_ne!(code, 0, "{name} ({verb}) was accepted: {out}");
+            assert!(out.contains(says), "{name} ({verb}): {out}");
+        }
+        eprintln!("{arch}: {name} refused: {says}");
+    }
+    let after = status(shell, &guest);
+    assert!(
+        after["last_attempt"].is_null(),
+        "a refused bundle left an attempt: {after}"
+    );
+    assert_ne!(after["b"]["state"], "installed", "{after}");
+
+    // 0.1.1: installed into slot b, tried, committed.
+    let v2 = url(&format!("d3kOS-0.1.1-{}.d3kb", board_of(arch)));
+    let t = std::time::Instant::now();
+    let (out, code) = inside(
+        shell,
+        &guest,
+        &format!("sudo -n d3kosd update install --no-reboot {v2}"),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("into slot B"), "{out}");
+    eprintln!(
+        "{arch}: 0.1.1 installed in {:.1} s over HTTP",
+        t.elapsed().as_secs_f64()
+    );
+    restart(shell, guest);
+    let (g, trying) = power_on(arch, disk, config_start, work, &accel, "update-try-0.1.1");
+    assert!(trying, "the install arranged no try");
+    let g = ready(g, "the try of 0.1.1");
+    let v = verdict(&g, Duration::from_secs(400));
+    assert_eq!(v["verdict"], "committed", "{v}");
+    assert_eq!(version(&g), "0.1.1");
+    restart(shell, g);
+    let (g, trying) = power_on(arch, disk, config_start, work, &accel, "update-0.1.1");
+    assert!(!trying);
+    let g = ready(g, "0.1.1 committed");
+    assert_eq!(version(&g), "0.1.1");
+    let s = status(shell, &g);
+    assert_eq!(
+        (s["running"].as_str(), s["committed"].as_str()),
+        (Some("b"), Some("b")),
+        "{s}"
+    );
+    assert_eq!(s["a"]["version"], "0.1.0", "{s}");
+    assert_eq!(s["a"]["state"], "good", "{s}");
+    assert_eq!(s["last_attempt"]["outcome"], "committed", "{s}");
+    eprintln!("{arch}: 0.1.1 tried, committed, and runs after a restart");
+
+    // 0.1.2, whose appliance does not start: tried, not committed, back to 0.1.1.
+    let v3 = url(&format!("d3kOS-0.1.2-{}.d3kb", board_of(arch)));
+    let (out, code) = inside(
+        shell,
+        &g,
+        &format!("sudo -n d3kosd update install --no-reboot {v3}"),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("into slot A"), "{out}");
+    restart(shell, g);
+    let (mut g, trying) = power_on(arch, disk, config_start, work, &accel, "update-try-0.1.2");
+    assert!(trying);
+    assert!(
+        g.wait_exit(Duration::from_secs(900)),
+        "the failing try did not restart:\n{}",
+        g.console_tail()
+    );
+    let v = verdict(&g, Duration::from_secs(1));
+    assert_eq!(v["verdict"], "rolled-back", "{v}");
+    eprintln!("{arch}: 0.1.2 rolled back: {}", v["reason"]);
+    let (g, trying) = power_on(
+        arch,
+        disk,
+        config_start,
+        work,
+        &accel,
+        "update-back-to-0.1.1",
+    );
+    assert!(!trying);
+    let g = ready(g, "back to 0.1.1");
+    assert_eq!(version(&g), "0.1.1");
+    let s = status(shell, &g);
+    assert_eq!(s["running"], "b", "{s}");
+    assert_eq!(s["a"]["state"], "bad", "{s}");
+    assert_eq!(s["last_attempt"]["version"], "0.1.2", "{s}");
+    assert_eq!(s["last_attempt"]["outcome"], "rolled-back", "{s}");
+    assert!(
+        g.power_down(Duration::from_secs(120)),
+        "0.1.1 did not power off"
+    );
+}
+
+fn board_of(arch: &str) -> &'static str {
+    if arch == "arm64" {
+        "qemu-arm64"
+    } else {
+        "qemu-amd64"
+    }
+}
