@@ -43,6 +43,8 @@ pub struct Config {
     pub display: DisplayConfig,
     pub healing: HealingConfig,
     pub timezone: TimezoneConfig,
+    /// A device description for the updater (tests); the running system's when left out.
+    pub update_device: Option<PathBuf>,
 }
 
 /// The self-healing rules file on the device.
@@ -322,6 +324,7 @@ impl Default for Config {
             display: DisplayConfig::default(),
             healing: HealingConfig::default(),
             timezone: TimezoneConfig::default(),
+            update_device: None,
         }
     }
 }

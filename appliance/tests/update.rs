@@ -6,6 +6,8 @@
 //! name (the kernel command line's root= and, for a try, the try parameter), and first
 //! checks that slot holds one whole release, byte for byte.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -381,6 +383,16 @@ fn a_bundle_is_installed_tried_committed_and_a_failing_one_goes_back() {
     assert_eq!(s["a"]["state"], "good", "{s}");
     assert_eq!(s["b"]["state"], "good", "{s}");
     assert_eq!(s["last_attempt"]["outcome"], "committed", "{s}");
+    // The appliance shows the same.
+    let device = common::Device::new(&format!(
+        "update_device = \"{}\"\n",
+        rig.path("device.json").display()
+    ));
+    let daemon = device.start();
+    let r = common::get(&daemon, "/api/update/status");
+    let shown = r.json();
+    assert_eq!(r.status, 200, "{shown}");
+    assert_eq!(shown["data"], s, "{shown}");
 
     // v3 goes to slot a; its system is not healthy in time: rolled back, v2 runs on.
     let b3 = rig.write_bundle("v3.d3kb", &bundle_of(&v3, "qemu-amd64", &key));

@@ -387,6 +387,11 @@ fn customise_context(recipe: &Recipe, board: &Board, plan: &Plan) -> customise::
         name: recipe.name.clone(),
         version: recipe.version.clone(),
         board: board.name.clone(),
+        boot_control: match board.boot.kind {
+            crate::config::board::BootKind::RaspberryPi => "rpi-tryboot",
+            crate::config::board::BootKind::DirectKernel => "harness",
+        }
+        .to_owned(),
         arch: board.arch.debian_name().to_owned(),
         suite: recipe.base.suite.clone(),
         hostname: recipe.system.hostname.clone(),

@@ -12,6 +12,7 @@ pub mod onboarding;
 pub mod session;
 pub mod signalk;
 pub mod timezone;
+pub mod update;
 pub mod version;
 pub mod wifi;
 
@@ -35,6 +36,7 @@ pub fn router(max_audio_bytes: u64) -> Router<Shared> {
         .merge(timezone::routes())
         .merge(wifi::routes())
         .merge(onboarding::routes())
+        .merge(update::routes())
 }
 
 /// What the route tests share: the whole app on a scratch device, and one request to it from

@@ -82,17 +82,13 @@ pub const HARNESS_FLAG: &str = "tryboot";
 /// chosen/bootloader/tryboot.
 pub const HARNESS_TRYING: &str = "d3kos.tryboot=1";
 
+/// The parts of the image's own build manifest the updater reads.
 #[derive(Deserialize)]
 struct Built {
     name: String,
     version: String,
     board: String,
-    boot: BuiltBoot,
-}
-
-#[derive(Deserialize)]
-struct BuiltBoot {
-    kind: String,
+    boot_control: BootControl,
 }
 
 impl Device {
@@ -141,11 +137,7 @@ impl Device {
             keys: crate::bundle::KEYS_DIR.into(),
             config: "/boot/config".into(),
             state: "/data/update".into(),
-            boot_control: if built.boot.kind == "raspberry-pi" {
-                BootControl::RpiTryboot
-            } else {
-                BootControl::Harness
-            },
+            boot_control: built.boot_control,
             a: slot(Slot::A)?,
             b: slot(Slot::B)?,
             cmdline: "/proc/cmdline".into(),

@@ -88,6 +88,13 @@ pub fn load(state_dir: &Path) -> Result<Record, UpdateError> {
     )
 }
 
+/// Readable by all (the appliance, which runs unprivileged, shows it): it holds no secret.
 pub fn save(state_dir: &Path, r: &Record) -> Result<(), UpdateError> {
-    Ok(crate::state::save(&path(state_dir), r)?)
+    let mut bytes = serde_json::to_vec_pretty(r).expect("a record serializes");
+    bytes.push(b'\n');
+    Ok(crate::state::write_atomic_mode(
+        &path(state_dir),
+        &bytes,
+        Some(0o644),
+    )?)
 }

@@ -47,6 +47,8 @@ pub struct Context {
     pub name: String,
     pub version: String,
     pub board: String,
+    /// How the device's updater reaches the boot loader: `rpi-tryboot` or `harness`.
+    pub boot_control: String,
     pub arch: String,
     pub suite: String,
     pub hostname: String,

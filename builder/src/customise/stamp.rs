@@ -12,6 +12,8 @@ struct InImage<'a> {
     name: &'a str,
     version: &'a str,
     board: &'a str,
+    /// The updater's boot loader back end.
+    boot_control: &'a str,
     arch: &'a str,
     build_date: String,
     kernel: Option<String>,
@@ -32,6 +34,7 @@ pub fn write(tree: &mut Tree, cx: &Context, enabled: &[String]) -> Result<(), Cu
         name: &cx.name,
         version: &cx.version,
         board: &cx.board,
+        boot_control: &cx.boot_control,
         arch: &cx.arch,
         build_date: build_date.clone(),
         kernel,
