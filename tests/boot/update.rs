@@ -177,7 +177,13 @@ fn version(g: &Guest) -> String {
 
 /// Restarts the guest from inside and waits for QEMU to end (it runs with -no-reboot).
 fn restart(shell: &dyn Fn(&Guest, &str) -> String, mut g: Guest) {
-    let _ = inside(shell, &g, "sudo -n systemctl reboot");
+    // Two seconds later, so the SSH session that asks ends before sshd does.
+    let (out, code) = inside(
+        shell,
+        &g,
+        "sudo -n systemd-run --on-active=2 systemctl reboot",
+    );
+    assert_eq!(code, 0, "{out}");
     assert!(
         g.wait_exit(Duration::from_secs(300)),
         "the guest did not restart:\n{}",
