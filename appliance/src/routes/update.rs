@@ -9,8 +9,8 @@ use axum::routing::get;
 use crate::api::{ApiError, Data};
 use crate::http::{Reader, Shared};
 use crate::update::UpdateError;
-use crate::update::cli::{Status, status};
 use crate::update::device::Device;
+use crate::update::status::{Status, status};
 
 pub fn routes() -> Router<Shared> {
     Router::new().route("/api/update/status", get(get_status))

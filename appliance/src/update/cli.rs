@@ -3,14 +3,13 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 use crate::layout::Slot;
 
 use super::device::Device;
 use super::install::{self, Options, Source};
-use super::record::{self, Attempt, Outcome, SlotRecord, SlotState};
+use super::record::{self, Attempt, Outcome, SlotState};
 use super::settle::{self, Verdict};
+use super::status::status;
 use super::{UpdateError, bootctl, other};
 
 #[derive(Debug, clap::Subcommand)]
@@ -69,28 +68,6 @@ impl DeviceArgs {
             None => Device::discover(),
         }
     }
-}
-
-#[derive(Debug, Serialize)]
-pub struct Status {
-    pub running: Slot,
-    pub committed: Slot,
-    pub trying: bool,
-    pub a: Option<SlotRecord>,
-    pub b: Option<SlotRecord>,
-    pub last_attempt: Option<Attempt>,
-}
-
-pub fn status(d: &Device) -> Result<Status, UpdateError> {
-    let rec = record::load(&d.state)?;
-    Ok(Status {
-        running: d.booted()?,
-        committed: d.committed()?,
-        trying: bootctl::trying(d)?,
-        a: rec.a,
-        b: rec.b,
-        last_attempt: rec.attempt,
-    })
 }
 
 /// Arranges a try of the other slot's release, which must have booted healthy before.

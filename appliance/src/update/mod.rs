@@ -3,8 +3,9 @@
 //!
 //! The parts, one file each: the device's slots and where they are ([`device`]), what is
 //! recorded between boots ([`record`]), the boot loader's two switches ([`bootctl`]),
-//! writing a slot from a bundle ([`install`]), and the verdict after a try boot
-//! ([`settle`]). The bundle format itself is [`crate::bundle`], shared with the builder.
+//! writing a slot from a bundle ([`install`]), the verdict after a try boot
+//! ([`settle`]), and what is shown of it all ([`status`]). The bundle format itself is
+//! [`crate::bundle`], shared with the builder.
 
 pub mod bootctl;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod device;
 pub mod install;
 pub mod record;
 pub mod settle;
+pub mod status;
 
 use std::path::PathBuf;
 
