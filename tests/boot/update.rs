@@ -262,15 +262,15 @@ pub fn round_trip(
         ("flipped.d3kb", "damaged"),
         ("truncated.d3kb", "ends early"),
     ] {
-        for verb in ["check", "install --no-reboot"] {
-            let (out, code) = inside(
-                shell,
-                &guest,
-                &format!("sudo -n d3kosd update {verb} {}", url(name)),
-            );
-            assert_ne!(code, 0, "{name} ({verb}) was accepted: {out}");
-            assert!(out.contains(says), "{name} ({verb}): {out}");
-        }
+        // `install` only: `check` reads a stream whole, a minute under TCG, and
+        // appliance/tests/update.rs refuses every kind with both.
+        let (out, code) = inside(
+            shell,
+            &guest,
+            &format!("sudo -n d3kosd update install --no-reboot {}", url(name)),
+        );
+        assert_ne!(code, 0, "{name} was accepted: {out}");
+        assert!(out.contains(says), "{name}: {out}");
         eprintln!("{arch}: {name} refused: {says}");
     }
     let after = status(shell, &guest);
