@@ -224,14 +224,20 @@ pub fn restarts(unit: &str) -> Option<u32> {
     if !booted() {
         return None;
     }
-    let out = std::process::Command::new("systemctl")
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LC_ALL", "C")
+    let out = systemctl_command()
         .args(["show", "--property=NRestarts", "--value", "--", unit])
         .output()
         .ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// systemctl with a known environment, for blocking code.
+fn systemctl_command() -> std::process::Command {
+    let mut c = std::process::Command::new("systemctl");
+    c.env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C");
+    c
 }
 
 fn systemctl_blocking(args: &[&str], units: &[String]) -> Result<(), String> {
@@ -240,10 +246,7 @@ fn systemctl_blocking(args: &[&str], units: &[String]) -> Result<(), String> {
     }
     let shown = args.join(" ");
     log::debug!("running systemctl {shown} {units:?}");
-    let out = std::process::Command::new("systemctl")
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LC_ALL", "C")
+    let out = systemctl_command()
         .args(args)
         .arg("--")
         .args(units)

@@ -551,18 +551,20 @@ fn a_power_cut_at_any_step_leaves_a_committed_bootable_slot() {
     let (v1, v2, v3) = (release("1.0", 1), release("2.0", 10), release("3.0", 20));
     let mut cuts = 0;
     for (from, to, slot) in [(&v1, &v2, Slot::B), (&v2, &v3, Slot::A)] {
-        // Count the steps on a rig of its own.
-        let count_rig = |rig: &mut Rig| {
+        // A device shipped with v1 that runs `from`, knowing all three releases.
+        let running_from = || {
+            let mut rig = Rig::new(&v1, &key);
             rig.releases = vec![v1.clone(), v2.clone(), v3.clone()];
+            if from.version == "2.0" {
+                let b = rig.write_bundle("b.d3kb", &bundle_of(&v2, "qemu-amd64", &key));
+                rig.ok(&["install", &b, "--no-reboot"]);
+                rig.power_on();
+                rig.settle();
+            }
+            rig
         };
-        let mut probe = Rig::new(&v1, &key);
-        count_rig(&mut probe);
-        if from.version == "2.0" {
-            let b = probe.write_bundle("b.d3kb", &bundle_of(&v2, "qemu-amd64", &key));
-            probe.ok(&["install", &b, "--no-reboot"]);
-            probe.power_on();
-            probe.settle();
-        }
+        // Count the steps on a rig of its own.
+        let probe = running_from();
         let bundle = bundle_of(to, "qemu-amd64", &key);
         let b = probe.write_bundle("u.d3kb", &bundle);
         let install = points(
@@ -590,14 +592,7 @@ fn a_power_cut_at_any_step_leaves_a_committed_bootable_slot() {
 
         for (phase, steps) in [("install", install.len()), ("settle", settle.len())] {
             for n in 1..=steps as u64 {
-                let mut rig = Rig::new(&v1, &key);
-                count_rig(&mut rig);
-                if from.version == "2.0" {
-                    let b = rig.write_bundle("b.d3kb", &bundle_of(&v2, "qemu-amd64", &key));
-                    rig.ok(&["install", &b, "--no-reboot"]);
-                    rig.power_on();
-                    rig.settle();
-                }
+                let rig = running_from();
                 let b = rig.write_bundle("u.d3kb", &bundle);
                 if phase == "settle" {
                     rig.ok(&["install", &b, "--no-reboot"]);

@@ -90,11 +90,7 @@ pub fn load_key(path: &Path, password: Option<String>) -> anyhow::Result<minisig
 }
 
 fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut f = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h)?;
-    Ok(hex::encode(h.finalize()))
+    Ok(crate::digest::sum_file(path)?.sha256)
 }
 
 fn volume_id(text: &str) -> anyhow::Result<u32> {

@@ -43,8 +43,8 @@ pub fn autoboot_partition(text: &str, tryboot: bool) -> u32 {
     found.unwrap_or_else(|| panic!("autoboot.txt names no boot partition:\n{text}"))
 }
 
-/// The file `spec` (NUMBER:PATH) from a FAT partition, if it is there.
-fn inspect_cat_if(image: &Path, spec: &str) -> Option<Vec<u8>> {
+/// The file `spec` (NUMBER:PATH) from a FAT partition; `Err` says why not.
+fn inspect_cat_if(image: &Path, spec: &str) -> Result<Vec<u8>, String> {
     let out = Command::new(BIN)
         .arg("inspect")
         .arg(image)
@@ -52,7 +52,11 @@ fn inspect_cat_if(image: &Path, spec: &str) -> Option<Vec<u8>> {
         .arg(spec)
         .output()
         .unwrap();
-    out.status.success().then_some(out.stdout)
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
 
 /// The firmware's part at power-on, for the QEMU boards: autoboot.txt's default partition,
@@ -62,7 +66,7 @@ fn inspect_cat_if(image: &Path, spec: &str) -> Option<Vec<u8>> {
 /// the boot files and whether this is a try.
 pub fn firmware(disk: &Path, config_start: u64, work: &Path) -> (BootFiles, bool) {
     let autoboot = String::from_utf8(inspect_cat(disk, "1:autoboot.txt")).unwrap();
-    let trying = inspect_cat_if(disk, "1:tryboot").is_some();
+    let trying = inspect_cat_if(disk, "1:tryboot").is_ok();
     let n = autoboot_partition(&autoboot, trying);
     if trying {
         let out = Command::new("mdel")
@@ -86,19 +90,7 @@ pub fn firmware(disk: &Path, config_start: u64, work: &Path) -> (BootFiles, bool
 }
 
 fn inspect_cat(image: &Path, spec: &str) -> Vec<u8> {
-    let out = Command::new(BIN)
-        .arg("inspect")
-        .arg(image)
-        .arg("--cat")
-        .arg(spec)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "inspect --cat {spec}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    inspect_cat_if(image, spec).unwrap_or_else(|e| panic!("inspect --cat {spec}: {e}"))
 }
 
 /// Kernel, initramfs and command line as the loader would take them.

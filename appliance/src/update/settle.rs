@@ -127,8 +127,8 @@ fn now() -> u64 {
     crate::time::unix_now().max(0) as u64
 }
 
-/// Decides this boot, waiting up to the health limit on a try. `rebooting` is told when the
-/// verdict needs a restart; the caller runs it.
+/// Decides this boot, waiting up to the health limit on a try. A `RolledBack` verdict needs
+/// a restart, which the caller runs.
 pub fn settle(d: &Device) -> Result<Verdict, UpdateError> {
     let booted = d.booted()?;
     let mut rec = record::load(&d.state)?;
