@@ -254,15 +254,14 @@ impl Healing {
             detect::detect(&rules, &facts, &events, &mut mem)
         };
         let mut recorded = Vec::new();
-        // Gone: cleared.
+        // Gone: cleared. Recorded before it leaves the open list, so whoever sees it
+        // gone also finds why in the history.
         let gone: Vec<Open> = {
-            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-            let keys: Vec<_> = open
-                .keys()
-                .filter(|k| !found.iter().any(|f| f.rule == k.0 && f.subject == k.1))
-                .cloned()
-                .collect();
-            keys.into_iter().filter_map(|k| open.remove(&k)).collect()
+            let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            open.iter()
+                .filter(|(k, _)| !found.iter().any(|f| f.rule == k.0 && f.subject == k.1))
+                .map(|(_, o)| o.clone())
+                .collect()
         };
         for g in gone {
             self.record(
@@ -278,6 +277,8 @@ impl Healing {
                 },
                 &mut recorded,
             );
+            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            open.remove(&(g.rule, g.subject));
         }
         for f in found {
             let key = (f.rule, f.subject.clone());
