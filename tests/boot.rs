@@ -978,8 +978,12 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
         &out,
         &["--formats", "img", "--trust", update_pub.to_str().unwrap()],
     );
-    // The board with SSH (Imager's user) is updated to the next releases after its second boot.
-    let bundles = (arch == "amd64").then(|| update::bundles(board, work, &update_key, &update_pub));
+    // The board with SSH (Imager's user) is updated to the next releases after its second
+    // boot; they are built meanwhile.
+    let bundles = (arch == "amd64").then(|| {
+        let (board, work) = (board.to_owned(), work.to_owned());
+        std::thread::spawn(move || update::bundles(&board, &work, &update_key, &update_pub))
+    });
     let m = manifest(&out);
     let plan = plan_of(&image);
 
@@ -1194,7 +1198,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     );
     let again = console_value(&second.guest.console(), "machine-id ").expect("machine-id line");
     assert_eq!(again, machine_id, "the machine id changed between boots");
-    match (&bundles, customised) {
+    match (bundles, customised) {
         // Updated from the second boot, and powered off by the last release.
         (Some(bundles), Some(imager)) => update::round_trip(
             arch,
@@ -1202,7 +1206,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
             &disk,
             planned_partition(&image, &disk, "config").start,
             work,
-            bundles,
+            &bundles.join().expect("the next releases were not built"),
             &|g, cmd| imager.inside(g, cmd),
         ),
         _ => {

@@ -311,6 +311,9 @@ impl Guest {
             // preferred mode, which the compositor takes.
             cmd.args(["-vga", "none", "-device", "VGA,xres=1280,yres=800"]);
         }
+        // The hardware watchdog the image's systemd drives; with -no-reboot, its reset ends
+        // QEMU as a restart does, and the harness powers on again.
+        cmd.args(["-device", "i6300esb", "-action", "watchdog=reset"]);
         cmd.args(["-device", "virtio-net-pci,netdev=net0,romfile="])
             .arg("-serial")
             .arg(format!("file:{}", serial.display()))

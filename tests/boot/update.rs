@@ -34,7 +34,8 @@ pub struct Bundles {
 
 /// Builds the next two releases of `board` with their bundles signed by `sk`: 0.1.1, and
 /// 0.1.2 whose appliance cannot start (its configuration is not TOML). Beside them: 0.1.1
-/// signed by another key, with a flipped byte, and cut short.
+/// signed by another key, with a flipped byte, and cut short. The builds run at the lowest
+/// priority: they are made while the first boots run, and the guest comes first.
 pub fn bundles(board: &str, work: &Path, sk: &Path, pk: &Path) -> Bundles {
     let dir = work.join("bundles");
     std::fs::create_dir_all(&dir).unwrap();
@@ -47,8 +48,9 @@ pub fn bundles(board: &str, work: &Path, sk: &Path, pk: &Path) -> Bundles {
     ] {
         let out = work.join(format!("out-{version}"));
         let t = std::time::Instant::now();
-        let mut c = Command::new(BIN);
+        let mut c = Command::new("nice");
         c.current_dir(repo())
+            .args(["-n", "19", BIN])
             .args([
                 "build",
                 "--board",
@@ -238,9 +240,9 @@ fn verdict(g: &Guest, limit: Duration) -> Value {
     }
 }
 
-/// From a running v1 `guest`: the refusals, 0.1.1 installed, tried, committed and running
-/// after a restart, 0.1.2 tried, failing and rolled back, 0.1.1 running again. Ends with
-/// the guest powered down.
+/// From a running v1 `guest`: the refusals, 0.1.1 installed, tried and committed, 0.1.2
+/// installed from the committed try, failing and rolled back, and 0.1.1 running after the
+/// restart that follows. Ends with the guest powered down.
 #[allow(clippy::too_many_arguments)]
 pub fn round_trip(
     arch: &str,
@@ -254,6 +256,7 @@ pub fn round_trip(
     let accel = guest.accel.clone();
     let port = serve(bundles.dir.clone());
     let url = |name: &str| format!("http://10.0.2.2:{port}/{name}");
+    watchdog_armed(arch, shell, &guest);
     let before = status(shell, &guest);
     assert_eq!(before["running"], "a", "{before}");
     assert_eq!(before["committed"], "a", "{before}");
@@ -301,11 +304,6 @@ pub fn round_trip(
     let v = verdict(&g, Duration::from_secs(400));
     assert_eq!(v["verdict"], "committed", "{v}");
     assert_eq!(version(&g), "0.1.1");
-    restart(shell, g);
-    let (g, trying) = power_on(arch, disk, config_start, work, &accel, "update-0.1.1");
-    assert!(!trying);
-    let g = ready(g, "0.1.1 committed");
-    assert_eq!(version(&g), "0.1.1");
     let s = status(shell, &g);
     assert_eq!(
         (s["running"].as_str(), s["committed"].as_str()),
@@ -315,9 +313,10 @@ pub fn round_trip(
     assert_eq!(s["a"]["version"], "0.1.0", "{s}");
     assert_eq!(s["a"]["state"], "good", "{s}");
     assert_eq!(s["last_attempt"]["outcome"], "committed", "{s}");
-    eprintln!("{arch}: 0.1.1 tried, committed, and runs after a restart");
+    eprintln!("{arch}: 0.1.1 tried and committed");
 
-    // 0.1.2, whose appliance does not start: tried, not committed, back to 0.1.1.
+    // 0.1.2, whose appliance does not start: tried, not committed, back to 0.1.1, which
+    // also shows the commit of 0.1.1 holding across a restart.
     let v3 = url(&format!("d3kOS-0.1.2-{}.d3kb", board_of(arch)));
     let (out, code) = inside(
         shell,
@@ -349,13 +348,59 @@ pub fn round_trip(
     let g = ready(g, "back to 0.1.1");
     assert_eq!(version(&g), "0.1.1");
     let s = status(shell, &g);
-    assert_eq!(s["running"], "b", "{s}");
+    assert_eq!(
+        (s["running"].as_str(), s["committed"].as_str()),
+        (Some("b"), Some("b")),
+        "{s}"
+    );
     assert_eq!(s["a"]["state"], "bad", "{s}");
     assert_eq!(s["last_attempt"]["version"], "0.1.2", "{s}");
     assert_eq!(s["last_attempt"]["outcome"], "rolled-back", "{s}");
+    eprintln!("{arch}: 0.1.1 runs after the restart, committed");
+    hang_is_reset(arch, shell, g);
+}
+
+/// systemd drives the hardware watchdog from the start.
+fn watchdog_armed(arch: &str, shell: &dyn Fn(&Guest, &str) -> String, g: &Guest) {
+    let (out, code) = inside(
+        shell,
+        g,
+        "sudo -n journalctl -b -o cat _PID=1 | grep -i watchdog",
+    );
+    assert_eq!(code, 0, "systemd says nothing of a watchdog: {out}");
     assert!(
-        g.power_down(Duration::from_secs(120)),
-        "0.1.1 did not power off"
+        out.contains("i6300ESB") && out.contains("15s"),
+        "the watchdog is not armed for 15 s: {out}"
+    );
+    eprintln!("{arch}: watchdog: {}", out.trim().replace('\n', "; "));
+}
+
+/// A hang: systemd frozen (its cgroup), so nobody pings the watchdog, which resets the
+/// machine; nothing shuts down.
+fn hang_is_reset(arch: &str, shell: &dyn Fn(&Guest, &str) -> String, mut g: Guest) {
+    let (out, code) = inside(
+        shell,
+        &g,
+        // Two seconds later, so the SSH session that asks has ended first.
+        "sudo -n systemd-run --on-active=2 sh -c \
+         'echo 1 > /sys/fs/cgroup/init.scope/cgroup.freeze'",
+    );
+    assert_eq!(code, 0, "{out}");
+    let t = std::time::Instant::now();
+    assert!(
+        g.wait_exit(Duration::from_secs(180)),
+        "the frozen system was not reset:\n{}",
+        g.console_tail()
+    );
+    let console = g.console();
+    assert!(
+        !console.contains("reboot: Restarting system") && !console.contains("reboot: Power down"),
+        "the system shut down instead of being reset:\n{}",
+        g.console_tail()
+    );
+    eprintln!(
+        "{arch}: a hang is reset by the watchdog {:.1} s after systemd froze",
+        t.elapsed().as_secs_f64()
     );
 }
 
