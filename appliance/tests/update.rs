@@ -117,6 +117,9 @@ fn bundle_of(r: &Release, board: &str, key: &Key) -> Vec<u8> {
 struct Rig {
     dir: tempfile::TempDir,
     releases: Vec<Release>,
+    /// The running system cannot find the boat log (its appliance's configuration is
+    /// broken).
+    log_lost: std::cell::Cell<bool>,
 }
 
 const PARTUUID: [&str; 2] = ["0000000a-05", "0000000b-06"];
@@ -148,7 +151,9 @@ impl Rig {
         let rig = Rig {
             dir,
             releases: vec![first.clone()],
+            log_lost: Default::default(),
         };
+        appliance::boatlog::Boatlog::in_state(&p.join("state")).auto(0, "The log begins.");
         rig.write_slot(Slot::A, first);
         // A healthy system's database.
         let db = rusqlite::Connection::open(rig.path("state/health.db")).unwrap();
@@ -234,6 +239,7 @@ impl Rig {
                 "databases": [self.path("state/health.db")],
                 "limit_secs": 1,
             },
+            "boatlog": (!self.log_lost.get()).then(|| self.path("state/boatlog.db")),
             "reboot": [],
         });
         std::fs::write(self.path("device.json"), device.to_string()).unwrap();
@@ -394,11 +400,14 @@ fn a_bundle_is_installed_tried_committed_and_a_failing_one_goes_back() {
     assert_eq!(r.status, 200, "{shown}");
     assert_eq!(shown["data"], s, "{shown}");
 
-    // v3 goes to slot a; its system is not healthy in time: rolled back, v2 runs on.
+    // v3 goes to slot a; its system is not healthy in time: rolled back, v2 runs on. The
+    // try cannot reach the boat log; v2 notes the rollback when it runs again.
     let b3 = rig.write_bundle("v3.d3kb", &bundle_of(&v3, "qemu-amd64", &key));
     rig.ok(&["install", &b3, "--no-reboot"]);
     assert_eq!(rig.holds(Slot::A), Some("3.0"));
+    rig.log_lost.set(true);
     assert_eq!(rig.power_on(), (Slot::A, true, "3.0"));
+    rig.log_lost.set(false);
     std::fs::write(
         rig.path("state/health.db"),
         b"not a database at all, 32 bytes!",
@@ -444,6 +453,40 @@ fn a_bundle_is_installed_tried_committed_and_a_failing_one_goes_back() {
     assert_eq!(rig.power_on(), (Slot::B, true, "2.0"));
     assert_eq!(rig.settle()["verdict"], "committed");
     assert_eq!(rig.committed(), Slot::B);
+    // A second verdict in the same boot changes and notes nothing.
+    assert_eq!(rig.settle()["verdict"], "steady");
+
+    // Each install, commit, rollback and switch is in the boat log once, in order.
+    let log = rusqlite::Connection::open(rig.path("state/boatlog.db")).unwrap();
+    let mut q = log
+        .prepare("SELECT text FROM entry WHERE kind = 'auto' AND at > 0 ORDER BY id")
+        .unwrap();
+    let entries: Vec<String> = q
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let expected: &[&[&str]] = &[
+        &["d3kOS 2.0 installed into slot B", "running 1.0"],
+        &[
+            "2.0 came up healthy in slot B and is committed",
+            "1.0 stays in slot A",
+        ],
+        &["d3kOS 3.0 installed into slot A"],
+        &["3.0 in slot A was not kept", "health.db", "2.0 runs"],
+        &["d3kOS 3.0 installed into slot A"],
+        &["3.0 in slot A was not kept", "did not come up"],
+        &["d3kOS 1.0 installed into slot A"],
+        &["1.0 came up healthy in slot A"],
+        &["going back to 2.0 in slot B"],
+        &["2.0 came up healthy in slot B", "1.0 stays in slot A"],
+    ];
+    assert_eq!(entries.len(), expected.len(), "{entries:#?}");
+    for (e, words) in entries.iter().zip(expected) {
+        for w in *words {
+            assert!(e.contains(w), "{e:?} lacks {w:?}: {entries:#?}");
+        }
+    }
 }
 
 #[test]

@@ -82,6 +82,13 @@ pub fn prepare(
         source_date_epoch: recipe.source_date_epoch,
     })
     .context("while building the appliance binary")?;
+    // The board's kernel modules need a chroot with the base kernel's headers: made now too.
+    if !board.boot.kernel_modules.is_empty() {
+        let scratch = tempfile::tempdir().context("while making a work folder")?;
+        let tree = rootfs::load(&base, scratch.path())
+            .with_context(|| format!("while reading the base {}", base.display()))?;
+        kernel_modules(&tree, &recipe, &board, cache, refresh)?;
+    }
     Ok(Prepared { base, appliance })
 }
 
@@ -161,6 +168,15 @@ pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result
     )?;
     if tree.is_empty() {
         bail!("the root file system {} is empty", rootfs_path.display());
+    }
+    // A finished root file system (--rootfs) is taken as it is, modules and all.
+    if appliance_bin.is_some() {
+        for (path, ko) in kernel_modules(&tree, &recipe, &board, &opts.cache, opts.refresh_base)? {
+            tree.insert(
+                path.as_bytes(),
+                Entry::file(ko, 0o644, recipe.source_date_epoch),
+            );
+        }
     }
     let file_info = |path: &Path| -> anyhow::Result<manifest::FileInfo> {
         let sum = crate::digest::sum_file(path)
@@ -380,6 +396,65 @@ pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result
 fn units_to_enable(recipe: &Recipe, board: &Board) -> Vec<String> {
     let helm = recipe.helm.enable.iter().filter(|_| board.display);
     recipe.system.enable.iter().chain(helm).cloned().collect()
+}
+
+/// Where the image keeps the board's modules, below its kernel's modules folder;
+/// d3kos-modules.service loads them at boot.
+const MODULES_DIR: &str = "updates/d3kos";
+
+/// Builds the board's kernel modules against the kernel in `tree`: where each goes, and
+/// its bytes.
+fn kernel_modules(
+    tree: &Tree,
+    recipe: &Recipe,
+    board: &Board,
+    cache: &Cache,
+    refresh: bool,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    if board.boot.kernel_modules.is_empty() {
+        return Ok(out);
+    }
+    let status = tree
+        .read(b"var/lib/dpkg/status")
+        .context("the board has kernel modules, but the root file system has no dpkg status")?
+        .context("while reading the dpkg status")?;
+    let packages: Vec<(String, String)> =
+        rootfs::packages::installed(&String::from_utf8_lossy(&status))
+            .into_iter()
+            .map(|p| (p.name, p.version))
+            .collect();
+    let kernel = compile::module::Kernel::find(&packages, |release| {
+        tree.get(format!("usr/lib/modules/{release}").as_bytes())
+            .is_some()
+    })
+    .map_err(|m| anyhow::anyhow!("{m}"))?;
+    for source in &board.boot.kernel_modules {
+        let name = compile::module::module_name(source)?;
+        let ko = compile::module::build(
+            &compile::module::ModuleRequest {
+                arch: board.arch,
+                kernel: &kernel,
+                suite: &recipe.base.suite,
+                mirror: &recipe.base.mirror,
+                cache,
+                refresh,
+                source_date_epoch: recipe.source_date_epoch,
+            },
+            source,
+        )
+        .with_context(|| format!("while building {}", source.display()))?;
+        log::info!(
+            "kernel module {name}: {} bytes, for {}",
+            ko.len(),
+            kernel.release
+        );
+        out.push((
+            format!("usr/lib/modules/{}/{MODULES_DIR}/{name}.ko", kernel.release),
+            ko,
+        ));
+    }
+    Ok(out)
 }
 
 fn customise_context(recipe: &Recipe, board: &Board, plan: &Plan) -> customise::Context {

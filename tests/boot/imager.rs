@@ -124,6 +124,11 @@ impl Imager18 {
             .arg("::/user-data"));
     }
 
+    /// Runs `cmd` as Imager's user over SSH; its output.
+    pub fn inside(&self, guest: &Guest, cmd: &str) -> String {
+        ssh_run(guest.ssh_port, &self.key, Self::USER, cmd)
+    }
+
     /// Inside the first boot: the host name, the user with its hash, key and passwordless
     /// sudo, and sshd offering password logins as `ssh_pwauth: true` asks.
     pub fn applied_inside(&self, guest: &Guest) {

@@ -34,8 +34,7 @@ pub struct Bundles {
 
 /// Builds the next two releases of `board` with their bundles signed by `sk`: 0.1.1, and
 /// 0.1.2 whose appliance cannot start (its configuration is not TOML). Beside them: 0.1.1
-/// signed by another key, with a flipped byte, and cut short. The builds run at the lowest
-/// priority: they are made while the first boots run, and the guest comes first.
+/// signed by another key, with a flipped byte, and cut short.
 pub fn bundles(board: &str, work: &Path, sk: &Path, pk: &Path) -> Bundles {
     let dir = work.join("bundles");
     std::fs::create_dir_all(&dir).unwrap();
@@ -48,9 +47,8 @@ pub fn bundles(board: &str, work: &Path, sk: &Path, pk: &Path) -> Bundles {
     ] {
         let out = work.join(format!("out-{version}"));
         let t = std::time::Instant::now();
-        let mut c = Command::new("nice");
+        let mut c = Command::new(BIN);
         c.current_dir(repo())
-            .args(["-n", "19", BIN])
             .args([
                 "build",
                 "--board",
@@ -401,6 +399,56 @@ fn hang_is_reset(arch: &str, shell: &dyn Fn(&Guest, &str) -> String, mut g: Gues
     eprintln!(
         "{arch}: a hang is reset by the watchdog {:.1} s after systemd froze",
         t.elapsed().as_secs_f64()
+    );
+}
+
+/// The rpi4 image's d3kos_tryboot module, from outside: a relocatable aarch64 ELF whose
+/// vermagic is the image's kernel.
+pub fn tryboot_module_built(ko: &[u8], kernel: &str) {
+    assert_eq!(&ko[..4], b"\x7fELF", "not an ELF file");
+    assert_eq!((ko[4], ko[5]), (2, 1), "not 64-bit little-endian");
+    let kind = u16::from_le_bytes([ko[16], ko[17]]);
+    let machine = u16::from_le_bytes([ko[18], ko[19]]);
+    assert_eq!(kind, 1, "not a relocatable object (ET_REL)");
+    assert_eq!(machine, 183, "not aarch64 (EM_AARCH64)");
+    let vermagic = format!("vermagic={kernel} ");
+    assert!(
+        ko.windows(vermagic.len()).any(|w| w == vermagic.as_bytes()),
+        "not built for kernel {kernel}"
+    );
+    eprintln!(
+        "rpi4: d3kos_tryboot.ko is an aarch64 module for {kernel} ({} bytes)",
+        ko.len()
+    );
+}
+
+/// The module in the arm64 guest, which has no Raspberry Pi firmware: loaded at boot, it says
+/// so, and refuses to set the flag, so the updater refuses to start.
+pub fn tryboot_module_inside(g: &Guest, shell: &dyn Fn(&Guest, &str) -> String) {
+    let (out, code) = inside(shell, g, "systemctl is-active d3kos-modules.service");
+    assert_eq!((out.trim(), code), ("active", 0), "d3kos-modules.service");
+    let (said, _) = inside(
+        shell,
+        g,
+        "sudo -n journalctl -k -b -o cat --grep d3kos_tryboot",
+    );
+    assert!(
+        said.contains("no Raspberry Pi firmware here"),
+        "the module did not say: {said}"
+    );
+    let (out, code) = inside(
+        shell,
+        g,
+        "echo 1 | sudo -n tee /sys/module/d3kos_tryboot/parameters/flag",
+    );
+    assert_ne!(code, 0, "the flag was taken without a firmware: {out}");
+    assert!(out.contains("No such device"), "{out}");
+    eprintln!(
+        "rpi4 as a virt machine: d3kos_tryboot loaded and says: {}",
+        said.lines()
+            .find(|l| l.contains("no Raspberry Pi firmware"))
+            .unwrap_or_default()
+            .trim()
     );
 }
 

@@ -104,15 +104,22 @@ pub fn arrange_try(d: &Device, slot: Slot) -> Result<(), UpdateError> {
     Ok(())
 }
 
-/// Takes back a one-time try not yet booted (the harness's flag; the firmware clears its
-/// own on the next boot).
+/// Takes back a one-time try not yet booted: the harness's flag file goes, the firmware's
+/// flag is cleared (it would otherwise stay set until the next reboot).
 pub fn cancel_try(d: &Device) -> Result<(), UpdateError> {
-    if d.boot_control == BootControl::Harness {
-        let flag = d.config.join(HARNESS_FLAG);
-        match std::fs::remove_file(&flag) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(&flag)(e)),
+    match d.boot_control {
+        BootControl::Harness => {
+            let flag = d.config.join(HARNESS_FLAG);
+            match std::fs::remove_file(&flag) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&flag)(e)),
+            }
+        }
+        BootControl::RpiTryboot => {
+            if d.tryboot_flag.exists() {
+                std::fs::write(&d.tryboot_flag, "0\n").map_err(io(&d.tryboot_flag))?;
+            }
         }
     }
     Ok(())
@@ -128,4 +135,118 @@ pub fn commit(d: &Device, slot: Slot) -> Result<(), UpdateError> {
         },
         "update: autoboot commits",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::update::device::{Health, SlotParts};
+
+    /// A Pi as the firmware leaves it: chosen/bootloader with the given build timestamp and
+    /// try state, autoboot.txt on slot a's boot partition (2), the module's flag if loaded.
+    fn pi(dir: &Path, stamp: Option<u32>, trying: u32, module: bool) -> Device {
+        let bootloader = dir.join("bootloader");
+        std::fs::create_dir_all(&bootloader).unwrap();
+        if let Some(s) = stamp {
+            std::fs::write(bootloader.join("build-timestamp"), s.to_be_bytes()).unwrap();
+        }
+        std::fs::write(bootloader.join("tryboot"), trying.to_be_bytes()).unwrap();
+        let config = dir.join("config");
+        std::fs::create_dir_all(&config).unwrap();
+        let a = Autoboot {
+            default: 2,
+            tryboot: Some(3),
+        };
+        std::fs::write(config.join("autoboot.txt"), a.render()).unwrap();
+        let flag = dir.join("flag");
+        if module {
+            std::fs::write(&flag, "0\n").unwrap();
+        }
+        let slot = |n: u32| SlotParts {
+            boot: dir.join(format!("boot{n}")),
+            boot_number: n,
+            system: dir.join(format!("system{n}")),
+            system_partuuid: format!("0000-0{n}"),
+        };
+        Device {
+            compatible: "d3kOS/rpi4".into(),
+            version: "0.1.0".into(),
+            keys: dir.join("keys"),
+            config,
+            state: dir.join("state"),
+            boot_control: BootControl::RpiTryboot,
+            a: slot(2),
+            b: slot(3),
+            cmdline: dir.join("cmdline"),
+            bootloader,
+            tryboot_flag: flag,
+            health: Health {
+                units: vec![],
+                url: None,
+                mounts: vec![],
+                databases: vec![],
+                limit_secs: 1,
+            },
+            boatlog: None,
+            reboot: vec![],
+        }
+    }
+
+    #[test]
+    fn a_pi_with_an_old_bootloader_or_no_module_is_refused_saying_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = pi(
+            &dir.path().join("old"),
+            Some(TRYBOOT_AB_SINCE - 86_400),
+            0,
+            true,
+        );
+        let e = can_try(&old).unwrap_err().to_string();
+        assert!(
+            e.contains("2022-11-24") && e.contains("2022-11-25 or newer") && e.contains("EEPROM"),
+            "{e}"
+        );
+        let unknown = pi(&dir.path().join("unknown"), None, 0, true);
+        let e = can_try(&unknown).unwrap_err().to_string();
+        assert!(e.contains("no build-timestamp"), "{e}");
+        let bare = pi(&dir.path().join("bare"), Some(TRYBOOT_AB_SINCE), 0, false);
+        let e = can_try(&bare).unwrap_err().to_string();
+        assert!(e.contains("d3kos-tryboot module"), "{e}");
+        can_try(&pi(
+            &dir.path().join("good"),
+            Some(TRYBOOT_AB_SINCE),
+            0,
+            true,
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn on_a_pi_the_try_is_the_firmware_flag_and_autoboot_keeps_its_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = pi(dir.path(), Some(TRYBOOT_AB_SINCE), 0, true);
+        assert!(!trying(&d).unwrap());
+        arrange_try(&d, Slot::B).unwrap();
+        assert_eq!(std::fs::read_to_string(&d.tryboot_flag).unwrap(), "1\n");
+        assert_eq!(
+            d.autoboot().unwrap(),
+            Autoboot {
+                default: 2,
+                tryboot: Some(3)
+            }
+        );
+        cancel_try(&d).unwrap();
+        assert_eq!(std::fs::read_to_string(&d.tryboot_flag).unwrap(), "0\n");
+        // The firmware says so when it boots the try.
+        std::fs::write(d.bootloader.join("tryboot"), 1u32.to_be_bytes()).unwrap();
+        assert!(trying(&d).unwrap());
+        commit(&d, Slot::B).unwrap();
+        assert_eq!(
+            d.autoboot().unwrap(),
+            Autoboot {
+                default: 3,
+                tryboot: Some(2)
+            }
+        );
+    }
 }

@@ -93,9 +93,13 @@ pub fn switch(d: &Device) -> Result<Slot, UpdateError> {
         outcome: Outcome::Pending,
         reason: None,
         finished_at: None,
+        noted: false,
     });
     record::save(&d.state, &rec)?;
     bootctl::arrange_try(d, target)?;
+    if let Some(a) = &rec.attempt {
+        super::notes::switching(d, a);
+    }
     Ok(target)
 }
 

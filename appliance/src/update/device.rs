@@ -70,8 +70,25 @@ pub struct Device {
     /// Where a loaded d3kos-tryboot module takes the one-time flag.
     pub tryboot_flag: PathBuf,
     pub health: Health,
+    /// The appliance's boat log, where installs, commits and rollbacks are noted.
+    #[serde(default)]
+    pub boatlog: Option<PathBuf>,
     /// The command that reboots.
     pub reboot: Vec<String>,
+}
+
+/// The SQLite databases in the appliance's state folder, sorted: each must pass
+/// `PRAGMA quick_check` before a try is committed.
+fn databases(state: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(state)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "db") && p.is_file())
+        .collect();
+    found.sort();
+    found
 }
 
 /// The manifest the image carries of itself.
@@ -131,6 +148,16 @@ impl Device {
                 system_partuuid: system.partuuid.clone(),
             })
         };
+        // The appliance's state folder, where its databases are. A configuration that cannot
+        // be read leaves them out: the appliance fails its own start then, which a try's
+        // verdict sees.
+        let state = match crate::config::Config::load(Path::new(crate::config::DEFAULT_PATH)) {
+            Ok(c) => Some(c.state_dir),
+            Err(e) => {
+                log::warn!("update: the appliance's configuration: {e}");
+                None
+            }
+        };
         Ok(Device {
             compatible: format!("{}/{}", built.name, built.board),
             version: built.version,
@@ -147,9 +174,10 @@ impl Device {
                 units: vec!["d3kosd.service".into()],
                 url: Some("http://127.0.0.1/api/version".into()),
                 mounts: vec!["/data".into()],
-                databases: vec![],
+                databases: state.as_deref().map(databases).unwrap_or_default(),
                 limit_secs: 180,
             },
+            boatlog: state.map(|s| s.join(crate::boatlog::FILE)),
             reboot: vec!["systemctl".into(), "reboot".into()],
         })
     }

@@ -273,10 +273,12 @@ pub fn install(
         outcome: Outcome::Pending,
         reason: None,
         finished_at: None,
+        noted: false,
     });
     record::save(&d.state, &rec)?;
     reached("update: attempt recorded");
     bootctl::arrange_try(d, target)?;
+    super::notes::installed(d, &manifest.product, &manifest.version, target);
     Ok(Checked {
         manifest,
         signer,

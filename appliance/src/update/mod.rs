@@ -11,6 +11,7 @@ pub mod bootctl;
 pub mod cli;
 pub mod device;
 pub mod install;
+mod notes;
 pub mod record;
 pub mod settle;
 pub mod status;

@@ -52,6 +52,10 @@ pub struct Attempt {
     /// Why it was rolled back.
     pub reason: Option<String>,
     pub finished_at: Option<u64>,
+    /// A rollback is in the boat log. The try may not reach the log (its appliance may be
+    /// what failed): the committed slot notes it at its next start.
+    #[serde(default)]
+    pub noted: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

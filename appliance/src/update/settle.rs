@@ -137,6 +137,18 @@ pub fn settle(d: &Device) -> Result<Verdict, UpdateError> {
             // A try nobody recorded: nothing to commit; the next boot is the default again.
             return Ok(Verdict::Steady { slot: booted });
         };
+        // Decided earlier in this boot: said again, done once.
+        match attempt.outcome {
+            Outcome::Pending => {}
+            Outcome::Committed => return Ok(Verdict::Steady { slot: booted }),
+            Outcome::RolledBack => {
+                return Ok(Verdict::RolledBack {
+                    slot: booted,
+                    back_to: super::other(booted),
+                    reason: attempt.reason.unwrap_or_default(),
+                });
+            }
+        }
         let started = Instant::now();
         let limit = Duration::from_secs(d.health.limit_secs);
         let mut last;
@@ -153,6 +165,7 @@ pub fn settle(d: &Device) -> Result<Verdict, UpdateError> {
             Ok(()) => {
                 bootctl::commit(d, booted)?;
                 finish_commit(d, &mut rec, booted)?;
+                super::notes::committed(d, &attempt);
                 Ok(Verdict::Committed {
                     slot: booted,
                     version: attempt.version,
@@ -167,6 +180,7 @@ pub fn settle(d: &Device) -> Result<Verdict, UpdateError> {
                 mark_failed(&mut rec, booted, &reason);
                 record::save(&d.state, &rec)?;
                 reached("update: failure recorded");
+                note_rollback(d, &mut rec)?;
                 Ok(Verdict::RolledBack {
                     slot: booted,
                     back_to: super::other(booted),
@@ -180,6 +194,7 @@ pub fn settle(d: &Device) -> Result<Verdict, UpdateError> {
         Some(a) if a.outcome == Outcome::Pending && a.slot == booted && committed == booted => {
             // The commit reached autoboot.txt but not the record.
             finish_commit(d, &mut rec, booted)?;
+            super::notes::committed(d, &a);
             Ok(Verdict::Committed {
                 slot: booted,
                 version: a.version,
@@ -194,6 +209,7 @@ pub fn settle(d: &Device) -> Result<Verdict, UpdateError> {
                  before it could be tried)",
             );
             record::save(&d.state, &rec)?;
+            note_rollback(d, &mut rec)?;
             Ok(Verdict::NeverCameUp {
                 slot: a.slot,
                 version: a.version,
@@ -214,6 +230,8 @@ pub fn settle(d: &Device) -> Result<Verdict, UpdateError> {
                 );
                 record::save(&d.state, &rec)?;
             }
+            // A try that failed before its appliance could note it is noted now.
+            note_rollback(d, &mut rec)?;
             Ok(Verdict::Steady { slot: booted })
         }
     }
@@ -235,6 +253,22 @@ fn finish_commit(d: &Device, rec: &mut record::Record, slot: Slot) -> Result<(),
     }
     record::save(&d.state, rec)?;
     reached("update: commit recorded");
+    Ok(())
+}
+
+/// Notes a rolled-back attempt in the boat log once, and remembers that it did.
+fn note_rollback(d: &Device, rec: &mut record::Record) -> Result<(), UpdateError> {
+    let Some(a) = rec
+        .attempt
+        .as_mut()
+        .filter(|a| a.outcome == Outcome::RolledBack && !a.noted)
+    else {
+        return Ok(());
+    };
+    super::notes::rolled_back(d, a);
+    if a.noted {
+        record::save(&d.state, rec)?;
+    }
     Ok(())
 }
 

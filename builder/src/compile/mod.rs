@@ -1,7 +1,10 @@
-//! The appliance binary for the board's architecture: given, built with the host's cargo, or
-//! cross-built with Debian's own Rust in a cached tool chroot.
+//! What the image carries that is compiled for the board: the appliance binary (given, built
+//! with the host's cargo, or cross-built with Debian's own Rust in a cached tool chroot) and
+//! the board's kernel modules.
 
 mod cargo;
+mod chroot;
+pub mod module;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +22,12 @@ pub enum CompileError {
     NoSource { path: PathBuf },
     #[error("cargo could not build the appliance for {target}")]
     Cargo { target: String, source: ToolError },
+    #[error("the kernel module {name} did not build against kernel {kernel}")]
+    Module {
+        name: String,
+        kernel: String,
+        source: ToolError,
+    },
     #[error(transparent)]
     Base(#[from] BaseError),
     #[error(transparent)]

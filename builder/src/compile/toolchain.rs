@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use super::cargo::{build_args, host_cargo, linker, remap_flags};
+use super::chroot::Bind;
 use super::{CompileError, Request, io};
 use crate::base::{EntryLock, Keyed, mmdebstrap};
-use crate::tool::Invocation;
 
 const SUITE: &str = "trixie";
 const BACKPORTS: &str = "trixie-backports";
@@ -90,10 +90,6 @@ pub fn build(req: &Request, target: &str) -> Result<PathBuf, CompileError> {
         "[source.crates-io]\nreplace-with = \"vendored\"\n\n[source.vendored]\ndirectory = \"/vendor\"\n",
     )
     .map_err(io(&config))?;
-    for dir in ["src", "vendor", "work"] {
-        let d = root.join(dir);
-        std::fs::create_dir_all(&d).map_err(io(&d))?;
-    }
 
     let upper = target.to_uppercase().replace('-', "_");
     let gcc = linker(target);
@@ -108,38 +104,32 @@ pub fn build(req: &Request, target: &str) -> Result<PathBuf, CompileError> {
         ]),
         args = build_args(target).join(" "),
     );
-    // A private mount namespace: the binds and /proc vanish with the process, whatever
-    // happens to it. The source is bound read-only.
-    let script = "set -e\n\
-         mount -t proc proc \"$0/proc\"\n\
-         mount --rbind /dev \"$0/dev\"\n\
-         mount --bind \"$1\" \"$0/src\"\n\
-         mount -o remount,bind,ro \"$0/src\"\n\
-         mount --bind \"$2\" \"$0/vendor\"\n\
-         mount --bind \"$3\" \"$0/work\"\n\
-         exec chroot \"$0\" /bin/sh -c \"$4\"\n";
-    Invocation::new("unshare", "install util-linux")
-        .args([
-            "--mount",
-            "--pid",
-            "--fork",
-            "--kill-child",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-        ])
-        .arg(script)
-        .arg(&root)
-        .arg(req.workspace)
-        .arg(&vendored)
-        .arg(&work)
-        .arg(cargo)
-        .run_logged("cargo (tool chroot)")
-        .map_err(|source| CompileError::Cargo {
-            target: target.to_owned(),
-            source,
-        })?;
+    super::chroot::run(
+        &root,
+        &[
+            Bind {
+                host: req.workspace,
+                inside: "/src",
+                read_only: true,
+            },
+            Bind {
+                host: &vendored,
+                inside: "/vendor",
+                read_only: false,
+            },
+            Bind {
+                host: &work,
+                inside: "/work",
+                read_only: false,
+            },
+        ],
+        &cargo,
+        "cargo (tool chroot)",
+    )
+    .map_err(|source| CompileError::Cargo {
+        target: target.to_owned(),
+        source,
+    })?;
     let bin = work
         .join("out")
         .join(target)

@@ -1,7 +1,7 @@
 //! Board files (`boards/*.toml`): the machine an image is for and its partition layout.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use appliance::layout::{
     Arch, Create, FsKind, Layout, PartitionSpec, Role, SizeSpec, Slot, TableKind,
@@ -61,6 +61,9 @@ pub struct BootSettings {
     /// The device-tree overlay for each HAT this board can carry (Raspberry Pi only), in
     /// [`Hat::ALL`]'s order; shipped and loaded only when the recipe fits the HAT.
     pub hat_overlays: Vec<HatOverlay>,
+    /// Single-file kernel modules (NAME.c), built against the image's kernel and loaded at
+    /// boot by d3kos-modules.service.
+    pub kernel_modules: Vec<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +121,9 @@ struct RawBoot {
     /// HAT name = compiled overlay, relative to the board file.
     #[serde(default)]
     hat_overlays: BTreeMap<String, Spanned<String>>,
+    /// Module sources, relative to the board file.
+    #[serde(default = "super::recipe::no_words")]
+    kernel_modules: Spanned<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -437,6 +443,7 @@ impl Board {
             ));
         }
         let hat_overlays = load_hat_overlays(&src, &raw.boot)?;
+        let kernel_modules = kernel_modules(&src, &raw.boot, raw.board.arch)?;
         Ok(Board {
             name: raw.board.name.get_ref().clone(),
             description: raw.board.description,
@@ -449,6 +456,7 @@ impl Board {
                 config_txt: raw.boot.config_txt,
                 firmware_files: raw.boot.firmware_files,
                 hat_overlays,
+                kernel_modules,
             },
             base_components: raw.base.components.get_ref().clone(),
             base_packages: raw.base.packages.get_ref().clone(),
@@ -474,6 +482,29 @@ impl Board {
             message: message.into(),
         }
     }
+}
+
+/// The module sources `[boot] kernel_modules` names, checked to be there and named as the
+/// kernel wants, so a wrong one is found before a base is bootstrapped.
+fn kernel_modules(src: &Source, boot: &RawBoot, arch: Arch) -> Result<Vec<PathBuf>, ConfigError> {
+    let dir = src.path.parent().unwrap_or(Path::new("."));
+    let span = boot.kernel_modules.span();
+    let err = |message: String| src.error(span.clone(), "boot.kernel_modules", message);
+    if !boot.kernel_modules.get_ref().is_empty() && arch != Arch::Arm64 {
+        return Err(err(
+            "kernel modules are cross-built for arm64 boards only".into()
+        ));
+    }
+    let mut out = Vec::new();
+    for file in boot.kernel_modules.get_ref() {
+        let path = dir.join(file);
+        crate::compile::module::module_name(&path).map_err(|e| err(e.to_string()))?;
+        if !path.is_file() {
+            return Err(err(format!("cannot read {}", path.display())));
+        }
+        out.push(path);
+    }
+    Ok(out)
 }
 
 /// Reads the compiled overlays `[boot] hat_overlays` names, so a missing or wrong file is
@@ -574,6 +605,12 @@ mod tests {
         let text = std::fs::read_to_string(root.join("boards/rpi4.toml")).unwrap();
         assert!(text.contains(from), "rpi4.toml has no `{from}`");
         let dir = tempfile::tempdir().unwrap();
+        // The files the board names beside it, as in the repository.
+        std::fs::create_dir(dir.path().join("rpi4")).unwrap();
+        for e in std::fs::read_dir(root.join("boards/rpi4")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.path().join("rpi4").join(e.file_name())).unwrap();
+        }
         for (name, bytes) in files {
             std::fs::write(dir.path().join(name), bytes).unwrap();
         }
@@ -630,6 +667,24 @@ mod tests {
             unknown.contains("`sense-hat` is not a HAT") && unknown.contains("pican-m"),
             "{unknown}"
         );
+    }
+
+    #[test]
+    fn the_rpi4_builds_the_tryboot_module_and_a_wrong_module_is_named() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let board = Board::load(&root.join("boards/rpi4.toml")).unwrap();
+        assert_eq!(board.boot.kernel_modules.len(), 1);
+        assert!(board.boot.kernel_modules[0].ends_with("rpi4/d3kos_tryboot.c"));
+        let line = r#"kernel_modules = ["rpi4/d3kos_tryboot.c"]"#;
+        let err =
+            |to: &str, files: &[(&str, &[u8])]| load_rpi4(line, to, files).unwrap_err().to_string();
+        let missing = err(r#"kernel_modules = ["gone.c"]"#, &[]);
+        assert!(
+            missing.contains("boot.kernel_modules: cannot read") && missing.contains("gone.c"),
+            "{missing}"
+        );
+        let named = err(r#"kernel_modules = ["try-boot.c"]"#, &[("try-boot.c", b"")]);
+        assert!(named.contains("NAME.c"), "{named}");
     }
 
     #[test]
