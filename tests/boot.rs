@@ -1206,6 +1206,7 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
             work,
             &bundles,
             &|g, cmd| imager.inside(g, cmd),
+            &jar2,
         ),
         _ => {
             let clean = second.guest.power_down(Duration::from_secs(120));

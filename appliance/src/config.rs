@@ -45,6 +45,9 @@ pub struct Config {
     pub timezone: TimezoneConfig,
     /// A device description for the updater (tests); the running system's when left out.
     pub update_device: Option<PathBuf>,
+    /// The root helper's socket, which installs an update for the appliance
+    /// (d3kos-update.socket).
+    pub update_helper: PathBuf,
 }
 
 /// The self-healing rules file on the device.
@@ -325,6 +328,7 @@ impl Default for Config {
             healing: HealingConfig::default(),
             timezone: TimezoneConfig::default(),
             update_device: None,
+            update_helper: PathBuf::from("/run/d3kos-update.sock"),
         }
     }
 }

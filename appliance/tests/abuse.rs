@@ -25,7 +25,38 @@ fn report_only() -> bool {
 /// Starts the daemon as the review ran it: 1,024 open files, default settings.
 fn daemon(dev: &Device) -> Daemon {
     raise_own_file_limit();
+    ports_settled();
     dev.launch(&["prlimit", "--nofile=1024:1024"], &[])
+}
+
+/// Waits (at most 90 s) for the loopback connections an earlier test closed to leave
+/// TIME_WAIT. The floods close tens of thousands within a minute, each holding its port for
+/// 60 s, and the local port range has 28,232: on a fast run the next test could not
+/// connect at all (EADDRNOTAVAIL), which says nothing about the daemon.
+fn ports_settled() {
+    let tw = || {
+        std::fs::read_to_string("/proc/net/sockstat")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("TCP:"))?.to_owned();
+                let mut words = line.split_whitespace();
+                words.find(|w| *w == "tw")?;
+                words.next()?.parse::<u64>().ok()
+            })
+            .unwrap_or(0)
+    };
+    let t = Instant::now();
+    let before = tw();
+    while tw() > 4096 && t.elapsed() < Duration::from_secs(90) {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    if before > 4096 {
+        eprintln!(
+            "abuse: waited {:.0} s for {before} closed connections to leave TIME_WAIT ({} left)",
+            t.elapsed().as_secs_f64(),
+            tw()
+        );
+    }
 }
 
 /// This test process opens thousands of sockets.

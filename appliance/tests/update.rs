@@ -673,3 +673,151 @@ fn a_power_cut_at_any_step_leaves_a_committed_bootable_slot() {
     eprintln!("{cuts} power cuts, each followed by two power-ons and a finished update");
     assert!(cuts >= 200, "only {cuts} cuts");
 }
+
+/// The root helper without systemd: `d3kosd update serve --listen` on a socket of its own,
+/// as the test's user, writing the rig's file-backed slots.
+struct Helper {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Helper {
+    fn start(rig: &Rig) -> Helper {
+        let socket = rig.path("update.sock");
+        let child = Command::new(BIN)
+            .args(["update", "serve", "--device"])
+            .arg(rig.path("device.json"))
+            .arg("--listen")
+            .arg(&socket)
+            .spawn()
+            .unwrap();
+        common::eventually(
+            "the helper listens",
+            std::time::Duration::from_secs(10),
+            || socket.exists(),
+        );
+        Helper { child, socket }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn upload(d: &common::Daemon, cookie: Option<&str>, query: &str, bytes: &[u8]) -> common::Reply {
+    let origin = format!("http://{}", d.addr);
+    let mut h = vec![
+        ("Content-Type", "application/octet-stream"),
+        ("Origin", origin.as_str()),
+    ];
+    if let Some(c) = cookie {
+        h.push(("Cookie", c));
+    }
+    common::request(
+        d.addr,
+        "POST",
+        &format!("/api/update/install{query}"),
+        &h,
+        bytes,
+    )
+}
+
+#[test]
+fn the_owner_installs_from_the_web_page_after_a_backup_and_a_refused_bundle_writes_nothing() {
+    let key = key();
+    let (v1, v2) = (release("1.0", 1), release("2.0", 10));
+    let mut rig = Rig::new(&v1, &key);
+    rig.releases.push(v2.clone());
+    rig.settle();
+    let mut helper = Helper::start(&rig);
+    let device = common::Device::new(&format!(
+        "update_device = \"{}\"\nupdate_helper = \"{}\"\n",
+        rig.path("device.json").display(),
+        helper.socket.display()
+    ));
+    let d = device.start();
+    let good = bundle_of(&v2, "qemu-amd64", &key);
+
+    // Only the owner.
+    common::assert_error(&upload(&d, None, "", &good), 401, "unauthorized");
+    let cookie = common::create_owner(&device, &d);
+
+    // Signed by a key the device does not trust: refused at its first bytes, nothing
+    // written; the backup taken first is kept all the same.
+    let before = rig.snapshot();
+    let r = upload(
+        &d,
+        Some(&cookie),
+        "",
+        &bundle_of(&v2, "qemu-amd64", &self::key()),
+    );
+    common::assert_error(&r, 422, "bundle_refused");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not trust")
+    );
+    assert!(
+        rig.snapshot() == before,
+        "a refused bundle changed the device"
+    );
+    // A URL the device cannot fetch, and one that is not http(s).
+    let r = common::write(
+        &d,
+        "POST",
+        "/api/update/install",
+        Some(&cookie),
+        &json!({"url": "http://127.0.0.1:9/d3kOS-2.0.d3kb"}),
+    );
+    common::assert_error(&r, 422, "bundle_refused");
+    let r = common::write(
+        &d,
+        "POST",
+        "/api/update/install",
+        Some(&cookie),
+        &json!({"url": "file:///etc/passwd"}),
+    );
+    common::assert_error(&r, 400, "bad_request");
+    assert!(
+        rig.snapshot() == before,
+        "a refused request changed the device"
+    );
+
+    // The bundle itself: a backup of the data first, then written, tried at the next start.
+    let r = upload(&d, Some(&cookie), "", &good);
+    let done = common::assert_ok(&r);
+    assert_eq!(
+        (&done["version"], &done["slot"], &done["restarting"]),
+        (&json!("2.0"), &json!("b"), &json!(true)),
+        "{done}"
+    );
+    assert_eq!(rig.holds(Slot::B), Some("2.0"));
+    let backup = done["backup"].as_str().unwrap().to_owned();
+    let listed = common::assert_ok(&common::request(
+        d.addr,
+        "GET",
+        "/api/backup/list",
+        &[("Cookie", &cookie)],
+        b"",
+    ));
+    let kept = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == backup.as_str())
+        .unwrap_or_else(|| panic!("{backup} is not listed: {listed}"));
+    assert_eq!(kept["kind"], "pre-update", "{kept}");
+    let s = common::assert_ok(&common::get(&d, "/api/update/status"));
+    assert_eq!(s["last_attempt"]["outcome"], "pending", "{s}");
+    assert!(s.get("installing").is_none(), "{s}");
+    // The helper gone: said plainly.
+    helper.child.kill().unwrap();
+    helper.child.wait().unwrap();
+    std::fs::remove_file(&helper.socket).unwrap();
+    let r = upload(&d, Some(&cookie), "", &good);
+    common::assert_error(&r, 503, "update_unavailable");
+}

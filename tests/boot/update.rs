@@ -250,6 +250,7 @@ pub fn round_trip(
     work: &Path,
     bundles: &Bundles,
     shell: &dyn Fn(&Guest, &str) -> String,
+    jar: &Path,
 ) {
     let accel = guest.accel.clone();
     let port = serve(bundles.dir.clone());
@@ -281,21 +282,30 @@ pub fn round_trip(
     );
     assert_ne!(after["b"]["state"], "installed", "{after}");
 
-    // 0.1.1: installed into slot b, tried, committed.
+    // 0.1.1, as the owner installs it from the web page: the appliance takes a backup, the
+    // root helper (d3kos-update.socket) downloads and writes slot b, and restarts the device
+    // into the try.
     let v2 = url(&format!("d3kOS-0.1.1-{}.d3kb", board_of(arch)));
+    let mut guest = guest;
     let t = std::time::Instant::now();
-    let (out, code) = inside(
-        shell,
-        &guest,
-        &format!("sudo -n d3kosd update install --no-reboot {v2}"),
+    let (answer, phases) = api_install(&guest, jar, &v2);
+    assert_eq!(answer["data"]["slot"], "b", "{answer}");
+    assert_eq!(answer["data"]["version"], "0.1.1", "{answer}");
+    assert!(
+        phases.iter().any(|p| p == "installing"),
+        "the status page never showed the install: {phases:?}"
     );
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("into slot B"), "{out}");
     eprintln!(
-        "{arch}: 0.1.1 installed in {:.1} s over HTTP",
-        t.elapsed().as_secs_f64()
+        "{arch}: 0.1.1 installed through POST /api/update/install in {:.1} s, after backup {} \
+         (the status page showed {phases:?})",
+        t.elapsed().as_secs_f64(),
+        answer["data"]["backup"]
     );
-    restart(shell, guest);
+    assert!(
+        guest.wait_exit(Duration::from_secs(300)),
+        "the helper did not restart the device into the try:\n{}",
+        guest.console_tail()
+    );
     let (g, trying) = power_on(arch, disk, config_start, work, &accel, "update-try-0.1.1");
     assert!(trying, "the install arranged no try");
     let g = ready(g, "the try of 0.1.1");
@@ -311,7 +321,14 @@ pub fn round_trip(
     assert_eq!(s["a"]["version"], "0.1.0", "{s}");
     assert_eq!(s["a"]["state"], "good", "{s}");
     assert_eq!(s["last_attempt"]["outcome"], "committed", "{s}");
-    eprintln!("{arch}: 0.1.1 tried and committed");
+    let log = boat_log(&g, jar);
+    for says in [
+        "0.1.1 installed into slot B",
+        "0.1.1 came up healthy in slot B",
+    ] {
+        assert!(log.contains(says), "the boat log lacks {says:?}: {log}");
+    }
+    eprintln!("{arch}: 0.1.1 tried and committed, both in the boat log");
 
     // 0.1.2, whose appliance does not start: tried, not committed, back to 0.1.1, which
     // also shows the commit of 0.1.1 holding across a restart.
@@ -345,6 +362,9 @@ pub fn round_trip(
     assert!(!trying);
     let g = ready(g, "back to 0.1.1");
     assert_eq!(version(&g), "0.1.1");
+    // Its verdict notes the rollback the broken try could not.
+    let v = verdict(&g, Duration::from_secs(300));
+    assert_eq!(v["verdict"], "steady", "{v}");
     let s = status(shell, &g);
     assert_eq!(
         (s["running"].as_str(), s["committed"].as_str()),
@@ -354,8 +374,70 @@ pub fn round_trip(
     assert_eq!(s["a"]["state"], "bad", "{s}");
     assert_eq!(s["last_attempt"]["version"], "0.1.2", "{s}");
     assert_eq!(s["last_attempt"]["outcome"], "rolled-back", "{s}");
-    eprintln!("{arch}: 0.1.1 runs after the restart, committed");
+    let log = boat_log(&g, jar);
+    assert!(
+        log.contains("0.1.2 in slot A was not kept"),
+        "the boat log lacks the rollback: {log}"
+    );
+    eprintln!("{arch}: 0.1.1 runs after the restart, committed; the rollback is in the boat log");
     hang_is_reset(arch, shell, g);
+}
+
+/// `POST /api/update/install {"url": …}` as the owner, the status page watched meanwhile;
+/// the answer and the phases the status page showed.
+fn api_install(g: &Guest, jar: &Path, bundle: &str) -> (Value, Vec<String>) {
+    let port = g.port;
+    let post = {
+        let jar = jar.to_owned();
+        let body = serde_json::json!({ "url": bundle }).to_string();
+        std::thread::spawn(move || {
+            run(Command::new("curl")
+                .args([
+                    "--silent",
+                    "--max-time",
+                    "900",
+                    "--write-out",
+                    "\n%{http_code}",
+                ])
+                .arg("--cookie")
+                .arg(&jar)
+                .args(["--header", "Content-Type: application/json", "--data"])
+                .arg(body)
+                .arg(format!("http://127.0.0.1:{port}/api/update/install")))
+        })
+    };
+    let mut phases: Vec<String> = Vec::new();
+    while !post.is_finished() {
+        if let Some((200, body)) = http(port, "GET", "/api/update/status", None, Some(jar)) {
+            let v: Value = serde_json::from_str(&body).unwrap_or_default();
+            if let Some(p) = v["data"]["installing"]["phase"].as_str()
+                && phases.last().map(String::as_str) != Some(p)
+            {
+                phases.push(p.to_owned());
+            }
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let out = post.join().unwrap();
+    let (body, code) = out.trim_end().rsplit_once('\n').unwrap();
+    assert_eq!(code, "200", "POST /api/update/install: {body}");
+    (serde_json::from_str(body).unwrap(), phases)
+}
+
+/// The boat log's latest entries as the owner sees them, signed in afresh.
+fn boat_log(g: &Guest, jar: &Path) -> String {
+    let (code, body) = http(
+        g.port,
+        "POST",
+        "/api/session",
+        Some(&serde_json::json!({"username": crate::OWNER, "password": crate::PASSWORD})),
+        Some(jar),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "sign-in: {body}");
+    let (code, body) = http(g.port, "GET", "/api/boatlog?limit=50", None, Some(jar)).unwrap();
+    assert_eq!(code, 200, "{body}");
+    body
 }
 
 /// systemd drives the hardware watchdog from the start.

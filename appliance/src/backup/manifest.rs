@@ -28,6 +28,8 @@ pub enum Kind {
     Scheduled,
     /// The data a restore replaced, kept automatically.
     PreRestore,
+    /// The data before an update the owner asked for in the web page, kept automatically.
+    PreUpdate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -766,6 +766,7 @@ fn what(kind: Kind) -> &'static str {
         Kind::Manual => "asked for",
         Kind::Scheduled => "scheduled",
         Kind::PreRestore => "before a restore",
+        Kind::PreUpdate => "before an update",
     }
 }
 

@@ -23,6 +23,8 @@ pub struct AppState {
     pub health: Arc<crate::health::Latest>,
     pub problems: Vec<String>,
     pub backup_jobs: Arc<Jobs>,
+    /// The update being installed, if one is.
+    pub update: Arc<crate::update::client::Installing>,
     /// Held shared by each write to the state folder, exclusively by a restore. Signing
     /// in never takes it: a restore never keeps the owner out.
     pub writes: Arc<RwLock<()>>,
@@ -188,6 +190,7 @@ impl AppState {
             health: Arc::default(),
             problems,
             backup_jobs: Arc::default(),
+            update: Arc::default(),
             writes,
             hosts,
             boatlog,

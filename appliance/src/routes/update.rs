@@ -1,19 +1,30 @@
-//! `/api/update/status`: which slot runs, which is committed, the release in each, and the
-//! last attempt with its result.
+//! `/api/update/…`: which slot runs, which is committed, the release in each and the last
+//! attempt (`status`, with the install in progress); and an install the owner asks for
+//! (`install`): a bundle uploaded or named by URL, after an automatic data backup, written
+//! by the root helper.
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiError, Data};
-use crate::http::{Reader, Shared};
+use crate::backup::{self, BackupId, Kind, LastResult};
+use crate::http::{Owner, Reader, Shared};
 use crate::update::UpdateError;
+use crate::update::client::{self, ClientError, Installed, Progress};
 use crate::update::device::Device;
+use crate::update::helper::Request;
 use crate::update::status::{Status, status};
 
 pub fn routes() -> Router<Shared> {
-    Router::new().route("/api/update/status", get(get_status))
+    Router::new()
+        .route("/api/update/status", get(get_status))
+        .route(
+            "/api/update/install",
+            post(install).layer(DefaultBodyLimit::disable()),
+        )
 }
 
 fn api_error(e: UpdateError) -> ApiError {
@@ -24,7 +35,19 @@ fn api_error(e: UpdateError) -> ApiError {
     )
 }
 
-async fn get_status(State(s): State<Shared>, _reader: Reader) -> Result<Data<Status>, ApiError> {
+#[derive(Serialize)]
+struct StatusAnswer {
+    #[serde(flatten)]
+    status: Status,
+    /// The install running now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    installing: Option<Progress>,
+}
+
+async fn get_status(
+    State(s): State<Shared>,
+    _reader: Reader,
+) -> Result<Data<StatusAnswer>, ApiError> {
     let described = s.config.update_device.clone();
     let st = crate::api::blocking(
         "update status",
@@ -38,5 +61,158 @@ async fn get_status(State(s): State<Shared>, _reader: Reader) -> Result<Data<Sta
         api_error,
     )
     .await?;
-    Ok(Data(st))
+    Ok(Data(StatusAnswer {
+        status: st,
+        installing: s.update.current(),
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct InstallQuery {
+    /// Install a release that is not newer than the running one (going back).
+    #[serde(default)]
+    force: bool,
+}
+
+/// The JSON form: the bundle is downloaded by the device.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FromUrl {
+    url: String,
+}
+
+#[derive(Serialize)]
+struct InstallAnswer {
+    #[serde(flatten)]
+    installed: Installed,
+    /// The automatic backup of the data taken first.
+    backup: BackupId,
+    /// The device restarts into the new release to try it.
+    restarting: bool,
+}
+
+/// The longest JSON request taken.
+const JSON_MAX: usize = 16 * 1024;
+
+fn client_error(e: ClientError) -> ApiError {
+    let message = format!("{e}");
+    match e {
+        ClientError::Unavailable { .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "update_unavailable",
+            message,
+        ),
+        ClientError::Refused { pending: true, .. } => ApiError::conflict(message),
+        ClientError::Refused { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bundle_refused", message)
+        }
+        ClientError::Upload(_) => ApiError::bad_request(format!(
+            "{message}. The running system was not touched; upload the bundle again."
+        )),
+        ClientError::Failed(_) | ClientError::Gone(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "update_failed",
+            format!("{message}. The running system was not touched."),
+        ),
+    }
+}
+
+/// `POST /api/update/install[?force=true]`: the bundle as the body
+/// (`application/octet-stream`), or `{"url": "https://…"}` as JSON. The owner's only.
+async fn install(
+    State(s): State<Shared>,
+    _owner: Owner,
+    Query(q): Query<InstallQuery>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Data<InstallAnswer>, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let guard = s.update.start().map_err(|running| {
+        ApiError::conflict(format!(
+            "An update is being installed ({}, since {}); wait for it to finish.",
+            running.phase,
+            crate::time::rfc3339(running.started_at)
+        ))
+    })?;
+    let (url, upload) = if json {
+        let bytes = axum::body::to_bytes(body, JSON_MAX)
+            .await
+            .map_err(|_| ApiError::bad_request("the request is not JSON of at most 16 KiB"))?;
+        let req: FromUrl = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("the request: {e}")))?;
+        if !(req.url.starts_with("https://") || req.url.starts_with("http://")) {
+            return Err(ApiError::bad_request(format!(
+                "`{}` is not an http(s) URL",
+                req.url
+            )));
+        }
+        (Some(req.url), None)
+    } else {
+        (None, Some(body.into_data_stream()))
+    };
+
+    // The data first: whatever the update does, the boat's records are in a backup.
+    let backup = pre_update_backup(&s).await?;
+    guard.set("installing", 0, 0);
+    let installed = client::install(
+        &s.config.update_helper,
+        &Request {
+            force: q.force,
+            url,
+            reboot: true,
+        },
+        upload,
+        &guard,
+    )
+    .await
+    .map_err(client_error)?;
+    Ok(Data(InstallAnswer {
+        installed,
+        backup,
+        restarting: true,
+    }))
+}
+
+/// The automatic backup before an update, in the backup job slot like any other.
+async fn pre_update_backup(s: &Shared) -> Result<BackupId, ApiError> {
+    let (_job, progress) = s.backup_jobs.start("create").map_err(|running| {
+        ApiError::conflict(format!(
+            "A backup {} is running; try the update again when it has finished.",
+            running.what
+        ))
+    })?;
+    let home = backup::Paths::of(&s.config);
+    let limits = backup::Limits::of(&s.config.backup);
+    let boatlog = s.boatlog.clone();
+    crate::api::blocking(
+        "pre-update backup",
+        move || {
+            let now = crate::time::unix_now();
+            let result = backup::create::create(&home, Kind::PreUpdate, now, &progress);
+            let last = LastResult::of(&result, Kind::PreUpdate, now);
+            backup::record_result(&home, &last);
+            backup::log_result(&boatlog, &last);
+            let created = result?;
+            let keep = backup::Settings::load(&home).keep;
+            if let Err(e) = backup::retain(&home, keep, &limits, now) {
+                log::warn!("backup retention: {e}");
+            }
+            Ok(created.id)
+        },
+        |e| {
+            let api = super::backup::api_error(e);
+            ApiError {
+                message: format!(
+                    "The automatic backup before the update failed, so nothing was installed: {}",
+                    api.message
+                ),
+                ..api
+            }
+        },
+    )
+    .await
 }

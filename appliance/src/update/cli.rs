@@ -34,6 +34,15 @@ pub enum Command {
     },
     /// Both slots, the committed one, and the last attempt, as JSON.
     Status(DeviceArgs),
+    /// The root helper the appliance asks to install: one connection on standard input and
+    /// output (d3kos-update.socket starts it per connection), or, with --listen, a socket of
+    /// its own served one connection after another.
+    Serve {
+        #[command(flatten)]
+        device: DeviceArgs,
+        #[arg(long, value_name = "SOCKET")]
+        listen: Option<PathBuf>,
+    },
     /// Go back to the release in the other slot: tried once, then committed when healthy.
     Switch {
         #[command(flatten)]
@@ -174,6 +183,22 @@ pub fn run(c: &Command) -> Result<(), UpdateError> {
                 "{}",
                 serde_json::to_string_pretty(&status(&d)?).expect("serializes")
             );
+        }
+        Command::Serve { device, listen } => {
+            let d = device.device()?;
+            let failed = |e: std::io::Error| UpdateError::Device(format!("the connection: {e}"));
+            match listen {
+                Some(socket) => super::helper::listen(socket, &d).map_err(failed)?,
+                None => {
+                    let restart = super::helper::serve(std::io::stdin(), std::io::stdout(), &d)
+                        .map_err(failed)?;
+                    if restart {
+                        // The appliance's answer reaches the owner before the restart.
+                        std::thread::sleep(std::time::Duration::from_secs(3));
+                        reboot(&d)?;
+                    }
+                }
+            }
         }
         Command::Switch { device, no_reboot } => {
             let d = device.device()?;

@@ -201,10 +201,31 @@ pub fn install(
     d: &Device,
     source: &Source,
     o: Options,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> Result<Checked, UpdateError> {
     let keys = Keys::from_dir(&d.keys)?;
     let opened = open(source, &keys)?;
+    write_slot(d, opened, o, progress)
+}
+
+/// [`install`] from a stream already open (an upload the appliance hands on).
+pub fn install_stream(
+    d: &Device,
+    reader: Box<dyn Read>,
+    o: Options,
+    progress: impl FnMut(u64, u64),
+) -> Result<Checked, UpdateError> {
+    let keys = Keys::from_dir(&d.keys)?;
+    let opened = Opened::open(reader, &keys)?;
+    write_slot(d, opened, o, progress)
+}
+
+fn write_slot(
+    d: &Device,
+    opened: Opened<Box<dyn Read>>,
+    o: Options,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Checked, UpdateError> {
     let target = admit(d, &opened, o)?;
     let manifest = opened.manifest().clone();
     let signer = opened.signer().to_string();

@@ -4,12 +4,15 @@
 //! The parts, one file each: the device's slots and where they are ([`device`]), what is
 //! recorded between boots ([`record`]), the boot loader's two switches ([`bootctl`]),
 //! writing a slot from a bundle ([`install`]), the verdict after a try boot
-//! ([`settle`]), and what is shown of it all ([`status`]). The bundle format itself is
-//! [`crate::bundle`], shared with the builder.
+//! ([`settle`]), and what is shown of it all ([`status`]). The appliance, which may not
+//! write partitions, asks a root helper to install ([`helper`], [`client`]). The bundle
+//! format itself is [`crate::bundle`], shared with the builder.
 
 pub mod bootctl;
 pub mod cli;
+pub mod client;
 pub mod device;
+pub mod helper;
 pub mod install;
 mod notes;
 pub mod record;
@@ -63,6 +66,17 @@ pub enum UpdateError {
     Record(#[from] crate::state::StateError),
     #[error("the source {url}: {why}")]
     Fetch { url: String, why: String },
+}
+
+impl UpdateError {
+    /// The bundle or the moment was refused (a reason the owner can act on), as against the
+    /// device failing while it worked.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(
+            self,
+            UpdateError::Io { .. } | UpdateError::Record(_) | UpdateError::Device(_)
+        )
+    }
 }
 
 pub(crate) fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> UpdateError + '_ {
