@@ -71,6 +71,49 @@ fn pages_pass_axe_in_chromium_with_screenshots() {
 }
 
 #[test]
+fn an_update_is_installed_from_the_settings_page_and_a_refused_one_says_why() {
+    use common::slots::{Helper, Rig, bundle_of, key, release};
+    let key = key();
+    let (v1, v2) = (release("1.0", 1), release("2.0", 10));
+    let mut rig = Rig::new(&v1, &key);
+    rig.releases.push(v2.clone());
+    rig.settle();
+    let helper = Helper::start(&rig);
+    let dev = Device::new(&format!(
+        "update_device = \"{}\"\nupdate_helper = \"{}\"\n",
+        rig.path("device.json").display(),
+        helper.socket.display()
+    ));
+    let d = dev.start();
+    let good = rig.write_bundle(
+        "d3kOS-2.0-qemu-amd64.d3kb",
+        &bundle_of(&v2, "qemu-amd64", &key),
+    );
+    let other = common::slots::key();
+    let refused = rig.write_bundle("other-key.d3kb", &bundle_of(&v2, "qemu-amd64", &other));
+    let shots = shots();
+    let base = format!("http://{}", d.addr);
+    let code = dev.setup_code();
+    let stdout = page_check(
+        "update.mjs",
+        &[
+            base.as_ref(),
+            code.as_ref(),
+            refused.as_ref(),
+            good.as_ref(),
+            shots.as_os_str(),
+        ],
+    );
+    assert!(
+        stdout.lines().any(|l| l.trim() == "9 passed, 0 failed"),
+        "{stdout}"
+    );
+    // What the page did, on the slots.
+    assert_eq!(rig.holds(appliance::layout::Slot::B), Some("2.0"));
+    assert_eq!(rig.status()["last_attempt"]["outcome"], "pending");
+}
+
+#[test]
 fn backup_and_restore_work_from_the_settings_page() {
     use common::archive::{Member, archive, manifest};
     let dev = Device::new("");

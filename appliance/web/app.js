@@ -599,6 +599,7 @@
         await loadSession();
         loadBackups();
         loadExports();
+        loadUpdate();
         setMessage('owner-note', 'Signed out.');
         const u = $('signin-username');
         if (u && !$('signin-form').hidden) u.focus();
@@ -618,11 +619,95 @@
     loadHealth();
     loadBackups();
     loadExports(true);
+    loadUpdate();
+  }
+
+  // ---- software update
+
+  const SLOT_STATES = { good: 'has run healthy', installed: 'installed, not yet tried', writing: 'being written', bad: 'did not come up healthy' };
+  const OUTCOMES = { pending: 'waiting for its try', committed: 'kept', 'rolled-back': 'not kept' };
+
+  function updateMessage(error, note) {
+    setMessage('update-error', error || '');
+    setMessage('update-note', note || '');
+  }
+
+  function slotText(slot, s) {
+    if (!s) return `slot ${slot.toUpperCase()}: nothing recorded`;
+    return `${text(s.version)} in slot ${slot.toUpperCase()} (${SLOT_STATES[s.state] || text(s.state)})`;
+  }
+
+  async function loadUpdate() {
+    const signedIn = !$('signed-in').hidden;
+    $('up-form').hidden = !signedIn;
+    $('update-signed-out').hidden = signedIn;
+    const r = await api('/api/update/status');
+    if (!r.success) {
+      for (const id of ['up-running', 'up-other', 'up-last']) setText(id, '—');
+      updateMessage(r.error.message);
+      return;
+    }
+    const d = r.data;
+    const running = typeof d.running === 'string' ? d.running : '';
+    const other = running === 'a' ? 'b' : 'a';
+    setText('up-running', running ? slotText(running, d[running]) : 'unknown');
+    setText('up-other', running ? slotText(other, d[other]) : 'unknown');
+    const a = d.last_attempt;
+    setText(
+      'up-last',
+      a ? `${text(a.version)} (from ${text(a.from_version)}): ${OUTCOMES[a.outcome] || text(a.outcome)}${a.reason ? ` — ${text(a.reason)}` : ''}` : 'none yet',
+    );
+  }
+
+  async function installUpdate(file) {
+    const box = $('up-progress-box');
+    const bar = $('up-progress');
+    setText('up-progress-label', 'Backing up your data…');
+    bar.value = 0;
+    box.hidden = false;
+    updateMessage('', '');
+    const poll = setInterval(async () => {
+      const s = await api('/api/update/status');
+      const run = s.success && s.data.installing;
+      if (!run) return;
+      if (run.phase === 'installing') {
+        setText('up-progress-label', 'Writing the update…');
+        if (isNum(run.total) && run.total > 0) bar.value = Math.min(100, Math.round((100 * run.written) / run.total));
+      }
+    }, 1000);
+    try {
+      const r = await api('/api/update/install', { method: 'POST', raw: file, timeout: 0 });
+      if (!r.success) updateMessage(r.error.message);
+      else
+        updateMessage(
+          '',
+          `${text(r.data.product)} ${text(r.data.version)} is installed in slot ${text(r.data.slot).toUpperCase()}, after backup ${text(r.data.backup)}. The helm computer restarts now to try it.`,
+        );
+    } finally {
+      clearInterval(poll);
+      box.hidden = true;
+    }
+    await loadUpdate();
+    // The backup taken first is listed with the others.
+    loadBackups();
+  }
+
+  function updateForms() {
+    const form = $('up-form');
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const file = $('up-file').files && $('up-file').files[0];
+      if (!file) return updateMessage('Choose an update bundle first.');
+      submitting(form, 'Installing…', async () => {
+        await installUpdate(file);
+        $('up-file').value = '';
+      });
+    });
   }
 
   // ---- backup & restore
 
-  const KIND_NAMES = { manual: 'Made by hand', scheduled: 'Automatic', 'pre-restore': 'Before a restore' };
+  const KIND_NAMES = { manual: 'Made by hand', scheduled: 'Automatic', 'pre-restore': 'Before a restore', 'pre-update': 'Before an update' };
   const AUTO_NAMES = { off: 'Off', daily: 'Every day', weekly: 'Every Sunday' };
   let backupBusy = false;
 
@@ -1204,11 +1289,13 @@
 
   function settingsPage() {
     ownerForms();
+    updateForms();
     backupForms();
     exportForms();
     loadVersion();
     loadLicence();
     loadSession().then(() => {
+      loadUpdate();
       loadBackups();
       loadExports(true);
     });

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod qr;
+pub mod slots;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
