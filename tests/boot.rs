@@ -144,7 +144,7 @@ fn boot_first(
 ) -> Booted {
     let mut errors = Vec::new();
     for (i, accel) in accels(arch).into_iter().enumerate() {
-        make_disk(image, disk, 6 << 30);
+        make_disk(image, disk, 10 << 30);
         if let Some(imager) = imager {
             imager.plant(disk, &planned_partition(image, disk, "config"));
         }
@@ -271,8 +271,26 @@ fn assert_grown(image: &Path, disk: &Path) -> Partition {
         (disk_len - gpt_backup) / align * align,
         "data does not reach the card's end"
     );
+    // system-a is extended in place to system-b's size; its start stays.
+    let slot = |name: &str| {
+        let n = planned(&plan, name)["number"].as_u64().unwrap() as u32;
+        grown.iter().find(|g| g.number == n).unwrap().clone()
+    };
+    let (a, b) = (slot("system-a"), slot("system-b"));
+    assert_eq!(
+        a.size,
+        planned(&plan, "system-a")["spec"]["grow_to"]
+            .as_u64()
+            .unwrap(),
+        "system-a is not grown to its slot size"
+    );
+    assert_eq!(a.size, b.size, "the two system slots differ");
     for shipped in &image_parts {
         let now = grown.iter().find(|g| g.number == shipped.number).unwrap();
+        if shipped.number == a.number {
+            assert_eq!(now.start, shipped.start, "system-a moved");
+            continue;
+        }
         if shipped.number != 4 || m["partition_table"]["kind"] == "gpt" {
             assert_eq!(
                 (now.start, now.size),
@@ -1251,7 +1269,7 @@ fn qemu_arm64_boots_grows_its_card_and_keeps_its_identity() {
 /// appliance answers.
 fn boots_as_virt(image: &Path, work: &Path) {
     let disk = work.join("rpi4-card.raw");
-    make_disk(image, &disk, 6 << 30);
+    make_disk(image, &disk, 10 << 30);
     // The card carries Raspberry Pi Imager 1.8's customisation (the amd64 card has 2.x's).
     let imager = imager::Imager18::new(work);
     imager.plant(&disk, &planned_partition(image, &disk, "config"));

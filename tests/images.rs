@@ -338,7 +338,7 @@ fn board_image_passes_field_tools(board: &str) {
     // slot makes the need here a little less than a release's).
     let readme = std::fs::read_to_string(out.path().join("README.txt")).unwrap();
     assert!(
-        readme.contains("Use a card of 8 GB or more: the partitions need "),
+        readme.contains("Use a card of 16 GB or more: the partitions need "),
         "{readme}"
     );
 
@@ -968,9 +968,13 @@ fn content_larger_than_a_fixed_partition_is_refused() {
     let recipe = edited(
         work.path(),
         "boards/qemu-amd64.toml",
-        "size = \"content+16M\"",
+        "size = \"256M\"",
         "size = \"36M\"",
     );
+    // Both boot slots, which must be the same size.
+    let board = work.path().join("boards/qemu-amd64.toml");
+    let text = std::fs::read_to_string(&board).unwrap();
+    std::fs::write(&board, text.replace("size = \"256M\"", "size = \"36M\"")).unwrap();
     let rootfs = work.path().join("rootfs.tar");
     let mut tree = fixture::tree(0);
     tree.insert(
@@ -984,6 +988,38 @@ fn content_larger_than_a_fixed_partition_is_refused() {
         &mut cmd,
         &out,
         &["partition `boot-a`", "does not fit the fixed size"],
+    );
+}
+
+#[test]
+fn a_system_larger_than_its_slot_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let recipe = edited(
+        work.path(),
+        "boards/qemu-amd64.toml",
+        "grow_to = \"4G\"",
+        "grow_to = \"12M\"",
+    );
+    let board = work.path().join("boards/qemu-amd64.toml");
+    let text = std::fs::read_to_string(&board).unwrap();
+    std::fs::write(&board, text.replace("size = \"4G\"", "size = \"12M\"")).unwrap();
+    let rootfs = work.path().join("rootfs.tar");
+    let mut tree = fixture::tree(0);
+    tree.insert(
+        b"etc/large",
+        builder::rootfs::Entry::file(vec![7u8; 16 << 20], 0o644, 0),
+    );
+    fixture::write_tar(&tree, &rootfs);
+    let out = work.path().join("out");
+    let mut cmd = build_with(&recipe, "qemu-amd64", &rootfs, &out);
+    refused(
+        &mut cmd,
+        &out,
+        &[
+            "partition `system-a` needs",
+            "its slot is 12 MiB",
+            "raise `grow_to`",
+        ],
     );
 }
 

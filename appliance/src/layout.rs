@@ -133,6 +133,11 @@ pub struct PartitionSpec {
     pub create: Create,
     /// The partition is grown to the end of the medium on first boot.
     pub grow: bool,
+    /// A shipped partition whose table entry first boot extends in place to this many bytes,
+    /// so an A/B slot shipped at its content's size ends as large as its twin. Its file
+    /// system stays as built; a release installed there later brings its own.
+    #[serde(default)]
+    pub grow_to: Option<u64>,
 }
 
 /// The partitions of a board, in table order.
@@ -266,7 +271,8 @@ impl Layout {
     /// Where every partition sits on a medium of `disk_bytes` once first boot has run.
     ///
     /// Partitions shipped in the image stay exactly where the image put them (`shipped[i]`),
-    /// whatever partitions follow: first boot never moves what it did not create. Partitions
+    /// whatever partitions follow: first boot never moves what it did not create, and only
+    /// extends the end of one with `grow_to` (into space nothing else was given). Partitions
     /// declared "first-boot" follow the last shipped one in declaration order, aligned, at
     /// their declared size; the partition marked `grow` then extends to the end of the medium,
     /// less the backup GPT where there is one. The answer depends only on the layout, the
@@ -323,7 +329,10 @@ impl Layout {
         let mut out = Vec::with_capacity(self.partitions.len());
         for (i, p) in self.partitions.iter().enumerate() {
             let extent = match (p.create, shipped.get(i).copied().flatten()) {
-                (Create::Build, Some(e)) => placer.place_at(e.start, e.size),
+                // Once grown, the table shows the grown size; either way the same plan follows.
+                (Create::Build, Some(e)) => {
+                    placer.place_at(e.start, e.size.max(p.grow_to.unwrap_or(0)))
+                }
                 (Create::Build, None) => return Err(GrowError::Unplaced(p.name.clone())),
                 (Create::FirstBoot, _) => {
                     let size = match p.size {
@@ -361,6 +370,7 @@ mod tests {
             label: name.into(),
             create: Create::Build,
             grow: false,
+            grow_to: None,
         }
     }
 
@@ -447,6 +457,26 @@ mod tests {
             layout.grown(&shipped, disk).unwrap(),
             plan,
             "a resumed first boot plans the same"
+        );
+    }
+
+    #[test]
+    fn a_slot_grown_in_place_ends_as_large_as_its_twin_and_the_plan_does_not_move() {
+        let (mut layout, shipped) = shipped_and_first_boot(TableKind::Mbr);
+        layout.partitions[3].grow_to = Some(64 * ALIGN);
+        let disk = 8 * 1024 * 1024 * 1024;
+        let plan = layout.grown(&shipped, disk).unwrap();
+        let a = shipped[3].unwrap();
+        assert_eq!(plan[3].start, a.start, "it keeps its start");
+        assert_eq!(plan[3].size, plan[4].size, "system-a as large as system-b");
+        assert_eq!(plan[4].start, plan[3].end() + ALIGN, "system-b after it");
+        // A boot after the table change reads the grown size: the same plan.
+        let mut grown = shipped.clone();
+        grown[3] = Some(plan[3]);
+        assert_eq!(layout.grown(&grown, disk).unwrap(), plan);
+        assert!(
+            layout.smallest_medium(&shipped).unwrap() > plan[4].end(),
+            "the smallest card counts the grown slot"
         );
     }
 

@@ -33,6 +33,17 @@ pub enum AssembleError {
         name: String,
         source: ext4::Ext4Error,
     },
+    #[error(
+        "partition `{name}` needs {} MiB for its content but its slot is {} MiB on the device \
+         (`grow_to`): raise `grow_to` and its twin's size in the board, or ship less",
+        size.div_ceil(1 << 20),
+        grow_to >> 20
+    )]
+    LargerThanSlot {
+        name: String,
+        size: u64,
+        grow_to: u64,
+    },
     #[error(transparent)]
     Table(#[from] TableError),
     #[error("{}", path.display())]
@@ -305,6 +316,15 @@ pub fn assemble(
                 SizeSpec::Content(_) => unreachable!("validated: no content without a file system"),
             },
         };
+        if let Some(grow_to) = spec.grow_to
+            && size > grow_to
+        {
+            return Err(AssembleError::LargerThanSlot {
+                name: spec.name.clone(),
+                size,
+                grow_to,
+            });
+        }
         let extent = placer.place_at(start, size);
         entry.start = Some(extent.start);
         entry.size = extent.size;

@@ -355,17 +355,18 @@ fn entry_of(path: &Path, p: &Part) -> Result<Entry, TableError> {
     })
 }
 
-/// Puts `parts` into `array`; returns the numbers that were not there already.
+/// Puts `parts` into `array`; returns the numbers that were not there already, and those
+/// that were there shorter, with the same start and identity, and are extended in place.
 fn insert(
     path: &Path,
     array: &mut [u8],
     parts: &[Part],
     first_usable: u64,
     last_usable: u64,
-) -> Result<Vec<u32>, TableError> {
+) -> Result<(Vec<u32>, Vec<u32>), TableError> {
     let existing = entries(array);
     let mut taken: Vec<(u32, Extent)> = existing.iter().map(|(n, e)| (*n, e.extent())).collect();
-    let mut added = Vec::new();
+    let (mut added, mut grown) = (Vec::new(), Vec::new());
     for p in parts {
         let e = entry_of(path, p)?;
         let slot = (p.number as usize)
@@ -374,6 +375,26 @@ fn insert(
             .ok_or_else(|| invalid(path, format!("there is no partition {} in a GPT", p.number)))?;
         if let Some((_, found)) = existing.iter().find(|(n, _)| *n == p.number) {
             if *found == e {
+                continue;
+            }
+            let longer = Entry {
+                last_lba: e.last_lba,
+                ..found.clone()
+            };
+            if longer == e && found.last_lba < e.last_lba {
+                check_overlap(path, p, &taken)?;
+                if e.last_lba > last_usable {
+                    return Err(TableError::Beyond {
+                        path: path.to_owned(),
+                        number: p.number,
+                        end: p.extent.end(),
+                        limit: (last_usable + 1) * SECTOR,
+                    });
+                }
+                array[slot * ENTRY_SIZE..(slot + 1) * ENTRY_SIZE].copy_from_slice(&e.to_bytes());
+                taken.retain(|(n, _)| *n != p.number);
+                taken.push((p.number, p.extent));
+                grown.push(p.number);
                 continue;
             }
             return Err(TableError::Occupied {
@@ -398,7 +419,7 @@ fn insert(
         taken.push((p.number, p.extent));
         added.push(p.number);
     }
-    Ok(added)
+    Ok((added, grown))
 }
 
 /// A whole new table with `disk_guid` for a disk of `disk_bytes`.
@@ -411,7 +432,7 @@ pub(super) fn fresh(
     let disk_sectors = disk_bytes / SECTOR;
     let last_usable = last_usable(path, disk_sectors)?;
     let mut array = vec![0u8; ARRAY_BYTES];
-    let added = insert(path, &mut array, parts, FIRST_USABLE, last_usable)?;
+    let (added, grown) = insert(path, &mut array, parts, FIRST_USABLE, last_usable)?;
     let l = sectors(
         protective_mbr(disk_sectors),
         disk_guid,
@@ -430,6 +451,7 @@ pub(super) fn fresh(
         steps: target.clone(),
         target,
         added,
+        grown,
     })
 }
 
@@ -473,7 +495,7 @@ pub(super) fn add(
     }
     let first_usable = current.header.first_usable;
     let mut array = current.array.clone();
-    let added = insert(path, &mut array, parts, first_usable, last_usable)?;
+    let (added, grown) = insert(path, &mut array, parts, first_usable, last_usable)?;
     let staging = Extent {
         start: STAGING_LBA * SECTOR,
         size: ARRAY_BYTES as u64,
@@ -530,6 +552,7 @@ pub(super) fn add(
         ],
         steps,
         added,
+        grown,
     };
     change.wipe_first(parts);
     Ok(change)
@@ -647,5 +670,76 @@ mod tests {
             !change.apply(&mut f, &path).unwrap(),
             "done: nothing more to write"
         );
+    }
+
+    #[test]
+    fn a_slot_grown_in_place_keeps_its_start_and_is_never_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.img");
+        let image = 12 * M + 33 * 512;
+        let mut f = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        f.set_len(image).unwrap();
+        let shipped = part(1, 4 * M, 8 * M);
+        let disk_guid = Uuid::from_u128(9).to_string();
+        let parts = std::slice::from_ref(&shipped);
+        super::super::write(&mut f, &path, TableKind::Gpt, &disk_guid, parts, image).unwrap();
+        f.set_len(64 * M).unwrap();
+        let grown = part(1, 4 * M, 16 * M);
+        let change = add(
+            &mut f,
+            &path,
+            64 * M,
+            &[grown.clone(), part(2, 20 * M, 40 * M)],
+        )
+        .unwrap();
+        assert_eq!(
+            (change.added.clone(), change.grown.clone()),
+            (vec![2], vec![1])
+        );
+        assert!(
+            change
+                .steps
+                .iter()
+                .all(|r| r.offset >= 12 * M || r.offset < 4 * M),
+            "nothing is written inside the grown partition (its content stays)"
+        );
+        let pristine = std::fs::read(&path).unwrap();
+        for cut in 0..=change.steps.len() {
+            std::fs::write(&path, &pristine).unwrap();
+            let mut f = File::options().read(true).write(true).open(&path).unwrap();
+            change.apply_steps(&mut f, &path, cut).unwrap();
+            let primary = read_at(&mut f, &path, 1)
+                .unwrap()
+                .unwrap_or_else(|| panic!("cut after {cut}: no valid primary GPT"));
+            let one = entries(&primary.array)
+                .into_iter()
+                .find(|(n, _)| *n == 1)
+                .map(|(_, e)| e.extent());
+            assert!(
+                one == Some(shipped.extent) || one == Some(grown.extent),
+                "cut after {cut}: partition 1 is {one:?}"
+            );
+        }
+        let out = std::process::Command::new("sgdisk")
+            .arg("-v")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("No problems found"),
+            "{out:?}"
+        );
+        // Shorter, or moved, is not growing: refused.
+        let mut f = File::options().read(true).write(true).open(&path).unwrap();
+        for wrong in [part(1, 4 * M, 12 * M), part(1, 8 * M, 12 * M)] {
+            let e = add(&mut f, &path, 64 * M, &[wrong]).unwrap_err();
+            assert!(matches!(e, TableError::Occupied { number: 1, .. }), "{e}");
+        }
     }
 }

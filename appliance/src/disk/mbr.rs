@@ -287,10 +287,11 @@ fn change(path: &Path, mbr: &Mbr, parts: &[Part], disk_bytes: u64) -> Result<Cha
         })
         .collect();
     let mut sector0 = mbr.sector0;
-    let mut added = Vec::new();
+    let (mut added, mut grown) = (Vec::new(), Vec::new());
     let mut new_ebrs: Vec<Ebr> = Vec::new();
-    // The last existing EBR, with its link to the first new one.
-    let mut relinked: Option<Ebr> = None;
+    // The existing EBRs as they end: a logical partition extended in place, the last one's
+    // link to the first new EBR.
+    let mut ebrs = mbr.ebrs.clone();
     let mut next_logical = 5 + mbr.ebrs.iter().filter_map(Ebr::logical).count() as u32;
     let ebr_gap = ALIGN / SECTOR;
 
@@ -308,6 +309,24 @@ fn change(path: &Path, mbr: &Mbr, parts: &[Part], disk_bytes: u64) -> Result<Cha
             if (found.type_byte, found.start, found.sectors)
                 == (rec.type_byte, rec.start, rec.sectors)
             {
+                continue;
+            }
+            if (found.type_byte, found.start) == (rec.type_byte, rec.start)
+                && found.sectors < rec.sectors
+            {
+                check_overlap(path, p, &taken)?;
+                if rec.start + rec.sectors > disk_sectors {
+                    return Err(TableError::Beyond {
+                        path: path.to_owned(),
+                        number: p.number,
+                        end: p.extent.end(),
+                        limit: disk_sectors * SECTOR,
+                    });
+                }
+                extend(path, &mut sector0, &mut ebrs, p.number, rec)?;
+                taken.retain(|(n, _)| *n != p.number);
+                taken.push((p.number, p.extent));
+                grown.push(p.number);
                 continue;
             }
             return Err(TableError::Occupied {
@@ -393,7 +412,7 @@ fn change(path: &Path, mbr: &Mbr, parts: &[Part], disk_bytes: u64) -> Result<Cha
                         ebr_lba
                     }
                 };
-                let after_last = new_ebrs.last().or(mbr.ebrs.last()).map_or(ext_start, |e| {
+                let after_last = new_ebrs.last().or(ebrs.last()).map_or(ext_start, |e| {
                     e.logical().map_or(e.lba + 1, |l| l.start + l.sectors)
                 });
                 if ebr_lba < after_last {
@@ -421,14 +440,8 @@ fn change(path: &Path, mbr: &Mbr, parts: &[Part], disk_bytes: u64) -> Result<Cha
                     start: ebr_lba - ext_start,
                     sectors: rec.start + rec.sectors - ebr_lba,
                 };
-                match new_ebrs.last_mut() {
-                    Some(prev) => set_record(&mut prev.sector, 1, link),
-                    None => {
-                        if let Some(mut prev) = mbr.ebrs.last().cloned() {
-                            set_record(&mut prev.sector, 1, link);
-                            relinked = Some(prev);
-                        }
-                    }
+                if let Some(prev) = new_ebrs.last_mut().or(ebrs.last_mut()) {
+                    set_record(&mut prev.sector, 1, link);
                 }
                 new_ebrs.push(Ebr {
                     lba: ebr_lba,
@@ -465,14 +478,79 @@ fn change(path: &Path, mbr: &Mbr, parts: &[Part], disk_bytes: u64) -> Result<Cha
     };
     let mut steps: Vec<Region> = new_ebrs.iter().map(|e| region(e.lba, &e.sector)).collect();
     steps.push(region(0, &sector0));
-    if let Some(e) = &relinked {
-        steps.push(region(e.lba, &e.sector));
-    }
+    // A logical partition extended in place and the link to the new chain are in the last
+    // existing EBR when that partition is the last one (a system slot followed by partitions
+    // made on first boot): one sector, so the old table or the new one, never a mix.
+    steps.extend(
+        ebrs.iter()
+            .zip(&mbr.ebrs)
+            .filter(|(now, was)| now.sector != was.sector)
+            .map(|(e, _)| region(e.lba, &e.sector)),
+    );
     Ok(Change {
         target: steps.clone(),
         steps,
         added,
+        grown,
     })
+}
+
+/// Extends partition `number` in place to `rec`'s size: a primary in sector 0, a logical in
+/// its EBR, where the link to it in the EBR before (if any) covers it too.
+fn extend(
+    path: &Path,
+    sector0: &mut [u8; 512],
+    ebrs: &mut [Ebr],
+    number: u32,
+    rec: Record,
+) -> Result<(), TableError> {
+    if (1..=4).contains(&number) {
+        // The extended partition runs to the end of the disk: a primary stays before it.
+        if let Some((i, _)) = records(sector0)
+            .into_iter()
+            .enumerate()
+            .find(|(_, r)| r.is_extended() && rec.start + rec.sectors > r.start)
+        {
+            return Err(TableError::Overlap {
+                path: path.to_owned(),
+                number,
+                start: rec.start * SECTOR,
+                end: (rec.start + rec.sectors) * SECTOR,
+                other: i as u32 + 1,
+            });
+        }
+        set_record(sector0, number as usize - 1, rec);
+        return Ok(());
+    }
+    let k = ebrs
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.logical().is_some())
+        .map(|(k, _)| k)
+        .nth(number as usize - 5)
+        .ok_or_else(|| invalid(path, format!("no EBR holds partition {number}")))?;
+    let own = records(&ebrs[k].sector)[0];
+    set_record(
+        &mut ebrs[k].sector,
+        0,
+        Record {
+            sectors: rec.sectors,
+            ..own
+        },
+    );
+    if k > 0 {
+        let lba = ebrs[k].lba;
+        let link = records(&ebrs[k - 1].sector)[1];
+        set_record(
+            &mut ebrs[k - 1].sector,
+            1,
+            Record {
+                sectors: rec.start + rec.sectors - lba,
+                ..link
+            },
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -590,5 +668,71 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, TableError::Occupied { number: 6, .. }), "{e}");
+    }
+
+    #[test]
+    fn a_logical_slot_grown_in_place_changes_in_one_sector_with_the_link_to_the_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.img");
+        let shipped = [
+            part(1, super::super::MBR_FAT32_LBA, 4 * M, 4 * M),
+            part(5, super::super::MBR_LINUX, 12 * M, 8 * M),
+        ];
+        let mut f = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        f.set_len(20 * M).unwrap();
+        super::super::write(&mut f, &path, TableKind::Mbr, "deadbeef", &shipped, 20 * M).unwrap();
+        f.set_len(96 * M).unwrap();
+        let grown = part(5, super::super::MBR_LINUX, 12 * M, 24 * M);
+        let new = [
+            grown.clone(),
+            part(6, super::super::MBR_LINUX, 40 * M, 24 * M),
+            part(7, super::super::MBR_LINUX, 68 * M, 28 * M),
+        ];
+        let change = add(&mut f, &path, 96 * M, &new).unwrap();
+        assert_eq!(
+            (change.added.clone(), change.grown.clone()),
+            (vec![6, 7], vec![5])
+        );
+        let ebr5 = 8 * M;
+        assert_eq!(
+            change.steps.iter().filter(|r| r.offset == ebr5).count(),
+            1,
+            "partition 5's size and its link to partition 6 are one write"
+        );
+        let pristine = std::fs::read(&path).unwrap();
+        for cut in 0..=change.steps.len() {
+            std::fs::write(&path, &pristine).unwrap();
+            let mut f = File::options().read(true).write(true).open(&path).unwrap();
+            change.apply_steps(&mut f, &path, cut).unwrap();
+            let t = read(&mut f, &path).unwrap_or_else(|e| panic!("cut after {cut}: {e}"));
+            let five = t.entry(5).map(TableEntry::extent);
+            let six = t.entry(6).map(TableEntry::extent);
+            assert!(
+                (five, six) == (Some(shipped[1].extent), None)
+                    || (five, six) == (Some(grown.extent), Some(new[1].extent)),
+                "cut after {cut}: partition 5 {five:?}, 6 {six:?}: the old table or the new one"
+            );
+        }
+        let out = std::process::Command::new("sfdisk")
+            .args(["--dump"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let dump = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            dump.contains(&format!(
+                "start=       {}, size=       {}",
+                12 * M / 512,
+                24 * M / 512
+            )),
+            "sfdisk reads partition 5 grown:\n{dump}"
+        );
     }
 }

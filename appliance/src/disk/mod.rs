@@ -219,8 +219,10 @@ pub fn write(
 
 /// The change that adds `parts` to the table on `file` (a disk of `disk_bytes`) and makes the
 /// table span the whole disk: on GPT the backup moves to the disk's end, on MBR the extended
-/// partition reaches it. Entries already there exactly as given are kept; anything else at a
-/// number to be used, or in the way, is an error. Nothing is written until [`Change::apply`].
+/// partition reaches it. Entries already there exactly as given are kept; one there with the
+/// same start and identity but an earlier end is extended in place (a slot grown to its
+/// twin's size); anything else at a number to be used, or in the way, is an error. Nothing
+/// is written until [`Change::apply`].
 pub fn add(
     file: &mut File,
     path: &Path,
@@ -255,6 +257,9 @@ pub struct Change {
     pub(crate) steps: Vec<Region>,
     /// The partitions this change adds (those not already in the table).
     pub added: Vec<u32>,
+    /// The partitions it extends in place: same start, same identity, a later end. Their
+    /// content is kept.
+    pub grown: Vec<u32>,
 }
 
 impl Change {

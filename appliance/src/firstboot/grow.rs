@@ -257,7 +257,7 @@ fn grow_table(
         .layout()
         .grown(&shipped, disk::addressable(plan.table, disk.bytes))?;
     let mut parts = Vec::new();
-    for (p, extent) in plan.partitions.iter().zip(extents) {
+    for (p, extent) in plan.partitions.iter().zip(&extents) {
         if p.spec.create != Create::FirstBoot {
             continue;
         }
@@ -272,7 +272,7 @@ fn grow_table(
             })?,
             partuuid: p.partuuid.clone(),
             name: p.spec.label.clone(),
-            extent,
+            extent: *extent,
         };
         // A number the plan creates is free, or holds exactly what the plan puts there.
         if let Some(e) = table.entry(p.number)
@@ -288,10 +288,48 @@ fn grow_table(
         }
         parts.push(part);
     }
+    // A shipped slot with `grow_to` is extended in place to its twin's size, in the same
+    // table change that adds the partitions after it.
+    let mut grown = Vec::new();
+    for ((p, extent), was) in plan.partitions.iter().zip(&extents).zip(&shipped) {
+        if p.spec.create == Create::Build && p.spec.grow_to.is_some() && Some(*extent) != *was {
+            let e = table.entry(p.number).expect("checked above");
+            grown.push(Part {
+                number: p.number,
+                part_type: PartType::parse(plan.table, &e.type_id).ok_or_else(|| {
+                    FirstbootError::BadType {
+                        name: p.spec.name.clone(),
+                        type_id: e.type_id.clone(),
+                        table: plan.table,
+                    }
+                })?,
+                partuuid: e.partuuid.clone(),
+                name: e.name.clone().unwrap_or_default(),
+                extent: *extent,
+            });
+        }
+    }
 
-    let change = disk::add(&mut disk.file, &path, disk.bytes, &parts)?;
+    let all: Vec<Part> = grown.iter().chain(&parts).cloned().collect();
+    let change = disk::add(&mut disk.file, &path, disk.bytes, &all)?;
     if change.apply(&mut disk.file, &path)? {
         *acted = true;
+        for p in grown.iter().filter(|p| change.grown.contains(&p.number)) {
+            let name = plan.partitions.iter().find(|x| x.number == p.number);
+            say(
+                out,
+                format_args!(
+                    "grew partition {} `{}` on {} in place to {} MiB, as large as its twin",
+                    p.number,
+                    name.map_or("", |x| x.spec.name.as_str()),
+                    path.display(),
+                    p.extent.size >> 20
+                ),
+            )?;
+            if disk.kernel_name.is_some() {
+                programs::partx_update(&path, p.number)?;
+            }
+        }
         for p in parts.iter().filter(|p| change.added.contains(&p.number)) {
             say(
                 out,
@@ -305,7 +343,7 @@ fn grow_table(
                 ),
             )?;
         }
-        if change.added.is_empty() {
+        if change.added.is_empty() && change.grown.is_empty() {
             say(
                 out,
                 format_args!(
@@ -443,6 +481,7 @@ fn ext4_uuid(sb: &[u8; 1024]) -> Option<uuid::Uuid> {
 #[cfg(test)]
 mod tests {
     use std::hash::Hasher;
+    use std::os::unix::fs::FileExt;
     use std::process::Command;
 
     use super::*;
@@ -486,7 +525,7 @@ mod tests {
                 Role::System,
                 FsKind::Ext4,
                 Some(Slot::A),
-                12 * M,
+                8 * M,
                 Create::Build,
             ),
             (
@@ -518,6 +557,8 @@ mod tests {
                 label: name.into(),
                 create,
                 grow: name == "data",
+                // Shipped at its content's size, grown to system-b's on the card.
+                grow_to: (name == "system-a").then_some(12 * M),
             })
             .collect();
         let layout = Layout {
@@ -706,8 +747,25 @@ mod tests {
         let plan = plan(table);
         let size = 128 * M;
         let (dir, path) = card(&plan, size);
+        // The running system's bytes in system-a, which growing its entry must keep.
+        let system_a = shipped(&plan)[3].unwrap();
+        let marker: Vec<u8> = (0..system_a.size).map(|i| (i % 251) as u8).collect();
+        let f = File::options().write(true).open(&path).unwrap();
+        f.write_all_at(&marker, system_a.start).unwrap();
+        drop(f);
         let out = run_grow(&plan, &path).unwrap();
-        let (b, data) = (plan.partitions[4].number, plan.partitions[5].number);
+        let (a, b, data) = (
+            plan.partitions[3].number,
+            plan.partitions[4].number,
+            plan.partitions[5].number,
+        );
+        assert!(
+            out.contains(&format!(
+                "grew partition {a} `system-a` on {} in place to 12 MiB",
+                path.display()
+            )),
+            "{out}"
+        );
         assert!(
             out.contains(&format!("created partition {b} `system-b`")),
             "{out}"
@@ -763,6 +821,14 @@ mod tests {
                 assert_eq!(parts.len(), 7);
             }
         }
+
+        assert_eq!(want[3].size, want[4].size, "the two system slots are equal");
+        let mut kept = vec![0u8; system_a.size as usize];
+        File::open(&path)
+            .unwrap()
+            .read_exact_at(&mut kept, system_a.start)
+            .unwrap();
+        assert!(kept == marker, "system-a's content moved or changed");
 
         // The data file system is whole, with the planned ids; the system slot is left to the
         // updater.
@@ -956,11 +1022,12 @@ mod tests {
         }
     }
 
+    /// What first boot puts in the table: system-a grown, the first-boot partitions added.
     fn grow_parts(plan: &Plan, extents: &[Extent]) -> Vec<Part> {
         plan.partitions
             .iter()
             .zip(extents)
-            .filter(|(p, _)| p.spec.create == Create::FirstBoot)
+            .filter(|(p, _)| p.spec.create == Create::FirstBoot || p.spec.grow_to.is_some())
             .map(|(p, e)| Part {
                 number: p.number,
                 part_type: PartType::parse(plan.table, &p.type_id).unwrap(),

@@ -46,6 +46,17 @@ fn os(s: impl AsRef<OsStr>) -> OsString {
     s.as_ref().to_owned()
 }
 
+/// `partx --update --nr N DISK`: tells the kernel a partition's new size. Unlike a whole
+/// re-read this works while the partition is mounted (BLKPG_RESIZE_PARTITION).
+pub fn partx_update(disk: &Path, number: u32) -> Result<(), FirstbootError> {
+    run(
+        "partx",
+        "install util-linux",
+        &[os("--update"), os("--nr"), os(number.to_string()), os(disk)],
+    )
+    .map(drop)
+}
+
 /// `partx --add --nr N DISK`: tells the kernel about one new partition. The kernel cannot
 /// re-read a table while partitions of the disk are mounted (BLKRRPART answers EBUSY), but
 /// it can add partitions one by one (BLKPG), which is what partx does.

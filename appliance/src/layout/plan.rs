@@ -95,6 +95,7 @@ mod tests {
             label: name.into(),
             create,
             grow: false,
+            grow_to: None,
         };
         Plan {
             table: TableKind::Mbr,

@@ -140,6 +140,7 @@ struct RawPartition {
     #[serde(default)]
     create: Create,
     grow: Option<Spanned<bool>>,
+    grow_to: Option<Spanned<String>>,
 }
 
 impl Board {
@@ -299,6 +300,38 @@ impl Board {
                     "only the last partition can grow to the end of the medium",
                 ));
             }
+            let grow_to = match &p.grow_to {
+                None => None,
+                Some(g) => {
+                    let bytes = parse_bytes(g.get_ref())
+                        .map_err(|e| src.error(g.span(), key("grow_to"), e))?;
+                    if !matches!(size, SizeSpec::Content(_)) || p.create != Create::Build {
+                        return Err(src.error(
+                            g.span(),
+                            key("grow_to"),
+                            "grow_to extends a content-sized partition shipped in the image: a fixed size is already its size",
+                        ));
+                    }
+                    if !raw.partition[i + 1..]
+                        .iter()
+                        .all(|q| q.get_ref().create == Create::FirstBoot)
+                    {
+                        return Err(src.error(
+                            g.span(),
+                            key("grow_to"),
+                            "only the last partition the image ships can grow in place: a shipped partition after it is in the way",
+                        ));
+                    }
+                    if bytes % appliance::layout::ALIGN != 0 {
+                        return Err(src.error(
+                            g.span(),
+                            key("grow_to"),
+                            "give a whole number of 4M units (partitions are aligned to SD cards' 4 MiB erase blocks)",
+                        ));
+                    }
+                    Some(bytes)
+                }
+            };
             if i > 0
                 && p.create == Create::Build
                 && specs
@@ -332,6 +365,7 @@ impl Board {
                 label,
                 create: p.create,
                 grow,
+                grow_to,
             });
         }
 
@@ -375,6 +409,39 @@ impl Board {
                     slot_span(i),
                     format!("partition[{i}].slot"),
                     "two partitions have the same role and slot",
+                ));
+            }
+        }
+        // The updater writes any release into either slot: both halves of a slot pair are the
+        // same size on the device.
+        for role in [Role::Boot, Role::System] {
+            let on_device = |slot| {
+                let i = specs
+                    .iter()
+                    .position(|s| s.role == role && s.slot == Some(slot))?;
+                Some((
+                    i,
+                    match specs[i].size {
+                        SizeSpec::Fixed(b) => Some(b),
+                        SizeSpec::Content(_) => specs[i].grow_to,
+                    },
+                ))
+            };
+            let (Some((a, size_a)), Some((b, size_b))) = (on_device(Slot::A), on_device(Slot::B))
+            else {
+                continue;
+            };
+            if size_a.is_none() || size_b.is_none() || size_a != size_b {
+                let (i, twin) = if size_a.is_none() { (a, b) } else { (b, a) };
+                return Err(src.error(
+                    raw.partition[i].get_ref().size.span(),
+                    format!("partition[{i}].size"),
+                    format!(
+                        "`{}` and `{}` must be the same size on the device, so that either slot holds any release: \
+                         give both the same fixed size, or let a content-sized one grow in place with `grow_to` \
+                         set to its twin's size",
+                        specs[i].name, specs[twin].name
+                    ),
                 ));
             }
         }
@@ -696,5 +763,45 @@ mod tests {
             err.contains("boot.hat_overlays.pican-m: only Raspberry Pi boards"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn both_slots_are_the_same_size_on_the_device() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for name in ["rpi4", "qemu-amd64", "qemu-arm64"] {
+            let board = Board::load(&root.join(format!("boards/{name}.toml"))).unwrap();
+            let p = &board.layout.partitions;
+            let a = p.iter().find(|s| s.name == "system-a").unwrap();
+            let b = p.iter().find(|s| s.name == "system-b").unwrap();
+            assert_eq!(
+                (a.grow_to, b.size),
+                (Some(4 << 30), SizeSpec::Fixed(4 << 30)),
+                "{name}"
+            );
+        }
+        let err = |from: &str, to: &str| load_rpi4(from, to, &[]).unwrap_err().to_string();
+        let unequal = err("grow_to = \"4G\"", "grow_to = \"2G\"");
+        assert!(
+            unequal.contains("partition[4].size")
+                && unequal.contains("`system-b` and `system-a` must be the same size"),
+            "{unequal}"
+        );
+        let boot = err("size = \"256M\"", "size = \"128M\"");
+        assert!(
+            boot.contains("`boot-b` and `boot-a` must be the same size"),
+            "{boot}"
+        );
+        let never = err("grow_to = \"4G\"\n", "");
+        assert!(
+            never.contains("partition[3].size") && never.contains("`grow_to`"),
+            "{never}"
+        );
+        let fixed = err("size = \"4G\"", "size = \"4G\"\ngrow_to = \"8G\"");
+        assert!(
+            fixed.contains("partition[4].grow_to") && fixed.contains("a fixed size is already"),
+            "{fixed}"
+        );
+        let odd = err("grow_to = \"4G\"", "grow_to = \"4097M\"");
+        assert!(odd.contains("4M units"), "{odd}");
     }
 }
