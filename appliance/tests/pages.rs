@@ -105,7 +105,7 @@ fn an_update_is_installed_from_the_settings_page_and_a_refused_one_says_why() {
         ],
     );
     assert!(
-        stdout.lines().any(|l| l.trim() == "9 passed, 0 failed"),
+        stdout.lines().any(|l| l.trim() == "10 passed, 0 failed"),
         "{stdout}"
     );
     // What the page did, on the slots.

@@ -13,7 +13,9 @@ use std::process::Command;
 
 use appliance::layout::Slot;
 use common::BIN;
-use common::slots::{Helper, Rig, bundle_of, key, release};
+use common::slots::{
+    BOOT_PARTITION, Helper, Rig, SYSTEM_PARTITION, bootable_release, bundle_of, key, release,
+};
 use serde_json::json;
 
 #[test]
@@ -236,6 +238,94 @@ fn bad_bundles_are_refused_with_nothing_written() {
     assert_eq!(rig.power_on(), (Slot::A, false, "1.0"));
 }
 
+/// A factory restore copies the running release into the other slot (its boot partition
+/// naming that slot's system), tried and committed like an install; a power cut at any of
+/// its steps leaves a committed slot that boots, and the restore run again completes.
+#[test]
+fn a_factory_restore_copies_the_running_release_and_survives_a_cut_at_any_step() {
+    let key = key();
+    let v1 = bootable_release("1.0", 40);
+    let damaged = |rig: &Rig| {
+        // Slot b holds what a failed update left: nothing whole.
+        let (boot, system) = rig.slot_files(Slot::B);
+        std::fs::write(boot, vec![0x5a; BOOT_PARTITION as usize]).unwrap();
+        std::fs::write(system, vec![0x5a; SYSTEM_PARTITION as usize]).unwrap();
+    };
+    let args = ["factory-restore", "--no-reboot"];
+
+    let rig = Rig::new(&v1, &key);
+    damaged(&rig);
+    assert_eq!(rig.holds(Slot::B), None);
+    let out = rig.ok(&args);
+    assert!(out.contains("1.0 copied into slot B"), "{out}");
+    assert_eq!(rig.holds(Slot::B), Some("1.0"), "slot b is not a whole 1.0");
+    let (_, system_b) = rig.slot_files(Slot::B);
+    let fsck = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(&system_b)
+        .output()
+        .unwrap();
+    assert!(fsck.status.success(), "{fsck:?}");
+    let s = rig.status();
+    assert_eq!(s["b"]["state"], "installed", "{s}");
+    assert_eq!(s["last_attempt"]["outcome"], "pending", "{s}");
+    assert_eq!(rig.power_on(), (Slot::B, true, "1.0"));
+    assert_eq!(rig.settle()["verdict"], "committed");
+    assert_eq!(rig.power_on(), (Slot::B, false, "1.0"));
+    let log: String = rusqlite::Connection::open(rig.path("state/boatlog.db"))
+        .unwrap()
+        .query_row(
+            "SELECT group_concat(text, '|') FROM entry WHERE kind = 'auto'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        log.contains("Factory restore: 1.0 copied from slot A into slot B"),
+        "{log}"
+    );
+
+    // A boot partition that does not name its system partition is refused, nothing written.
+    let rig = Rig::new(&v1, &key);
+    damaged(&rig);
+    let (boot_a, _) = rig.slot_files(Slot::A);
+    std::fs::write(&boot_a, vec![1u8; BOOT_PARTITION as usize]).unwrap();
+    let before = rig.snapshot();
+    let e = rig.refused(&args);
+    assert!(e.contains("does not name its system partition"), "{e}");
+    assert!(
+        rig.snapshot() == before,
+        "a refused restore wrote something"
+    );
+
+    // A power cut at each step.
+    let probe = Rig::new(&v1, &key);
+    damaged(&probe);
+    let steps = points(&probe, &args, &probe.path("restore.log"));
+    assert!(
+        steps.contains(&"restore: running system frozen".to_owned()),
+        "{steps:?}"
+    );
+    for n in 1..=steps.len() as u64 {
+        let rig = Rig::new(&v1, &key);
+        damaged(&rig);
+        assert!(cut_at(&rig, &args, n), "step {n} was not reached");
+        rig.power_on();
+        rig.settle();
+        let (running, _, _) = rig.power_on();
+        rig.settle();
+        assert_eq!(running, rig.committed(), "step {n}");
+        assert!(rig.holds(rig.committed()).is_some(), "step {n}");
+        if rig.holds(Slot::B).is_none() || rig.committed() == Slot::A {
+            rig.ok(&args);
+            rig.power_on();
+            rig.settle();
+        }
+        assert_eq!(rig.power_on(), (Slot::B, false, "1.0"), "step {n}");
+    }
+    eprintln!("{} power cuts in a factory restore", steps.len());
+}
+
 /// Runs `args` with the crash point `n` armed; whether it was cut there.
 fn cut_at(rig: &Rig, args: &[&str], n: u64) -> bool {
     let out = rig.d3kosd(args, &[("D3KOS_CRASH_AT", n.to_string())]);
@@ -426,6 +516,25 @@ fn the_owner_installs_from_the_web_page_after_a_backup_and_a_refused_bundle_writ
         "a refused request changed the device"
     );
 
+    // Going back with nothing to go back to, and a switch for someone else: refused, nothing
+    // written.
+    let r = common::write(&d, "POST", "/api/update/switch", None, &json!({}));
+    common::assert_error(&r, 401, "unauthorized");
+    let r = common::write(&d, "POST", "/api/update/switch", Some(&cookie), &json!({}));
+    common::assert_error(&r, 422, "refused");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to go back to"),
+        "{:?}",
+        r.json()
+    );
+    assert!(
+        rig.snapshot() == before,
+        "a refused switch changed the device"
+    );
+
     // The bundle itself: a backup of the data first, then written, tried at the next start.
     let r = upload(&d, Some(&cookie), "", &good);
     let done = common::assert_ok(&r);
@@ -453,6 +562,18 @@ fn the_owner_installs_from_the_web_page_after_a_backup_and_a_refused_bundle_writ
     let s = common::assert_ok(&common::get(&d, "/api/update/status"));
     assert_eq!(s["last_attempt"]["outcome"], "pending", "{s}");
     assert!(s.get("installing").is_none(), "{s}");
+
+    // 2.0 tried and committed; the owner goes back to 1.0 from the web page.
+    rig.power_on();
+    rig.settle();
+    let r = common::write(&d, "POST", "/api/update/switch", Some(&cookie), &json!({}));
+    let back = common::assert_ok(&r);
+    assert_eq!(
+        (&back["version"], &back["slot"], &back["restarting"]),
+        (&json!("1.0"), &json!("a"), &json!(true)),
+        "{back}"
+    );
+    assert_eq!(rig.power_on(), (Slot::A, true, "1.0"));
     // The helper gone: said plainly.
     helper.child.kill().unwrap();
     helper.child.wait().unwrap();

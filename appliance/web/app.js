@@ -640,6 +640,8 @@
   async function loadUpdate() {
     const signedIn = !$('signed-in').hidden;
     $('up-form').hidden = !signedIn;
+    $('up-switch-form').hidden = !signedIn;
+    $('up-factory-form').hidden = !signedIn;
     $('update-signed-out').hidden = signedIn;
     const r = await api('/api/update/status');
     if (!r.success) {
@@ -652,6 +654,9 @@
     const other = running === 'a' ? 'b' : 'a';
     setText('up-running', running ? slotText(running, d[running]) : 'unknown');
     setText('up-other', running ? slotText(other, d[other]) : 'unknown');
+    // Going back needs a release in the other slot that has run healthy.
+    $('up-switch').disabled = !(running && d[other] && d[other].state === 'good' && d.committed === running);
+    if (signedIn) loadRestoreBackups();
     const a = d.last_attempt;
     setText(
       'up-last',
@@ -692,7 +697,59 @@
     loadBackups();
   }
 
+  /** The backups a factory restore can put back, newest first. */
+  async function loadRestoreBackups() {
+    const r = await api('/api/backup/list');
+    if (!r.success) return;
+    const select = $('up-factory-backup');
+    const keep = select.value;
+    const list = Array.isArray(r.data.backups) ? r.data.backups : [];
+    const options = list.map((b) => {
+      const o = document.createElement('option');
+      o.value = text(b.id);
+      o.textContent = `Restore backup ${text(b.id)} (${KIND_NAMES[b.kind] || text(b.kind)})`;
+      return o;
+    });
+    select.replaceChildren(select.options[0], ...options);
+    if ([...select.options].some((o) => o.value === keep)) select.value = keep;
+  }
+
+  /** Asks for a switch or a factory restore; the device restarts when it is arranged. */
+  async function slotAction(path, body, busy) {
+    const box = $('up-progress-box');
+    const bar = $('up-progress');
+    setText('up-progress-label', busy);
+    bar.removeAttribute('value');
+    box.hidden = false;
+    updateMessage('', '');
+    try {
+      const r = await api(path, { method: 'POST', body, timeout: 0 });
+      if (!r.success) updateMessage(r.error.message);
+      else {
+        const restored = r.data.restored ? ` Backup ${text(r.data.restored)} was restored first.` : '';
+        updateMessage('', `${text(r.data.version)} in slot ${text(r.data.slot).toUpperCase()} starts next.${restored} The helm computer restarts now to try it.`);
+      }
+    } finally {
+      box.hidden = true;
+      bar.value = 0;
+    }
+    await loadUpdate();
+  }
+
   function updateForms() {
+    const switchForm = $('up-switch-form');
+    switchForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      submitting(switchForm, 'Going back…', () => slotAction('/api/update/switch', {}, 'Arranging the previous version…'));
+    });
+    const factory = $('up-factory-form');
+    factory.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const backup = $('up-factory-backup').value;
+      submitting(factory, 'Restoring…', () =>
+        slotAction('/api/update/factory-restore', backup ? { backup } : {}, backup ? 'Restoring your data, then copying this release…' : 'Copying this release into the other slot…'),
+      );
+    });
     const form = $('up-form');
     form.addEventListener('submit', (e) => {
       e.preventDefault();

@@ -380,7 +380,71 @@ pub fn round_trip(
         "the boat log lacks the rollback: {log}"
     );
     eprintln!("{arch}: 0.1.1 runs after the restart, committed; the rollback is in the boat log");
+
+    // A factory restore from the web page: the data backup taken before 0.1.1 restored, then
+    // the running 0.1.1 copied over the broken 0.1.2 in slot a, tried and committed.
+    let backup = answer["data"]["backup"].as_str().unwrap().to_owned();
+    let mut g = g;
+    let t = std::time::Instant::now();
+    let restored = owner_post(
+        &g,
+        jar,
+        "/api/update/factory-restore",
+        &serde_json::json!({ "backup": backup }).to_string(),
+    );
+    assert_eq!(restored["data"]["slot"], "a", "{restored}");
+    assert_eq!(restored["data"]["version"], "0.1.1", "{restored}");
+    assert_eq!(restored["data"]["restored"], backup.as_str(), "{restored}");
+    eprintln!(
+        "{arch}: factory restore through POST /api/update/factory-restore: backup {backup} \
+         restored and 0.1.1 copied into slot a in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(
+        g.wait_exit(Duration::from_secs(300)),
+        "the helper did not restart the device into the try:\n{}",
+        g.console_tail()
+    );
+    let (g, trying) = power_on(arch, disk, config_start, work, &accel, "factory-restore");
+    assert!(trying, "the factory restore arranged no try");
+    let g = ready(g, "the try of the restored slot a");
+    let v = verdict(&g, Duration::from_secs(400));
+    assert_eq!(v["verdict"], "committed", "{v}");
+    assert_eq!(version(&g), "0.1.1");
+    let s = status(shell, &g);
+    assert_eq!(
+        (s["running"].as_str(), s["committed"].as_str()),
+        (Some("a"), Some("a")),
+        "{s}"
+    );
+    assert_eq!(s["b"]["version"], "0.1.1", "{s}");
+    let log = boat_log(&g, jar);
+    assert!(
+        log.contains("Factory restore: 0.1.1 copied from slot B into slot A"),
+        "the boat log lacks the factory restore: {log}"
+    );
+    eprintln!("{arch}: the restored slot a runs 0.1.1, committed; the owner signed in again");
     hang_is_reset(arch, shell, g);
+}
+
+/// `POST path` with JSON `body` as the owner; the answer, which must be 200.
+fn owner_post(g: &Guest, jar: &Path, path: &str, body: &str) -> Value {
+    let out = run(Command::new("curl")
+        .args([
+            "--silent",
+            "--max-time",
+            "900",
+            "--write-out",
+            "\n%{http_code}",
+        ])
+        .arg("--cookie")
+        .arg(jar)
+        .args(["--header", "Content-Type: application/json", "--data"])
+        .arg(body)
+        .arg(format!("http://127.0.0.1:{}{path}", g.port)));
+    let (body, code) = out.trim_end().rsplit_once('\n').unwrap();
+    assert_eq!(code, "200", "POST {path}: {body}");
+    serde_json::from_str(body).unwrap()
 }
 
 /// `POST /api/update/install {"url": …}` as the owner, the status page watched meanwhile;

@@ -95,6 +95,13 @@ try {
         if (!last.includes('waiting for its try')) problems.push(`last update: ${last}`);
         if (await tab.locator('#up-progress-box').isVisible()) problems.push('the progress bar stays after the install');
       });
+      await step('going back is offered only with a healthy release kept, and a factory restore lists the backups', async (problems) => {
+        // Slot B holds 2.0 not yet tried: nothing healthy to go back to.
+        if (!(await tab.locator('#up-switch').isDisabled())) problems.push('"Go back" is offered with nothing healthy in the other slot');
+        await tab.locator('#up-factory-backup option', { hasText: 'Before an update' }).first().waitFor({ ...WAIT, state: 'attached' });
+        const first = await tab.locator('#up-factory-backup option').first().innerText();
+        if (first !== 'Keep the data as it is') problems.push(`the first choice is ${first}`);
+      });
     }
     await context.close();
   }

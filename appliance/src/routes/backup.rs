@@ -309,13 +309,25 @@ async fn restore(
     Body(req): Body<ById>,
 ) -> Result<Data<backup::restore::Restored>, ApiError> {
     let id = BackupId::parse(&req.id).map_err(api_error)?;
-    let paths = paths_for(&s, req.destination.as_deref(), false)?;
+    Ok(Data(
+        restore_backup(&s, req.destination.as_deref(), id).await?,
+    ))
+}
+
+/// Restores backup `id` (from the device, or from `destination`) over the state folder, and
+/// has the running appliance take up what it brought; the boat log says so.
+pub(super) async fn restore_backup(
+    s: &Shared,
+    destination: Option<&str>,
+    id: BackupId,
+) -> Result<backup::restore::Restored, ApiError> {
+    let paths = paths_for(s, destination, false)?;
     let (_job, progress) = start(&s.backup_jobs, "restore")?;
     // The daemon's own writers of the state folder wait until the swap is done; signing in
     // and reading do not.
     let writes = s.writes.clone().write_owned().await;
     let state = s.clone();
-    let restored = blocking(move || {
+    blocking(move || {
         let _writes = writes;
         let home = crate::backup::Paths::of(&state.config);
         let limits = crate::backup::Limits::of(&state.config.backup);
@@ -355,8 +367,7 @@ async fn restore(
         );
         Ok(r)
     })
-    .await?;
-    Ok(Data(restored))
+    .await
 }
 
 async fn remove(

@@ -1,7 +1,9 @@
 //! `/api/update/…`: which slot runs, which is committed, the release in each and the last
-//! attempt (`status`, with the install in progress); and an install the owner asks for
-//! (`install`): a bundle uploaded or named by URL, after an automatic data backup, written
-//! by the root helper.
+//! attempt (`status`, with the install in progress); an install the owner asks for
+//! (`install`): a bundle uploaded or named by URL, after an automatic data backup; going
+//! back to the previous version (`switch`); and a factory restore of the other slot from the
+//! running release, after a data backup restore if asked (`factory-restore`). The root
+//! helper writes; the appliance asks.
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -15,7 +17,7 @@ use crate::http::{Owner, Reader, Shared};
 use crate::update::UpdateError;
 use crate::update::client::{self, ClientError, Installed, Progress};
 use crate::update::device::Device;
-use crate::update::helper::Request;
+use crate::update::helper::{Action, Request};
 use crate::update::status::{Status, status};
 
 pub fn routes() -> Router<Shared> {
@@ -25,6 +27,8 @@ pub fn routes() -> Router<Shared> {
             "/api/update/install",
             post(install).layer(DefaultBodyLimit::disable()),
         )
+        .route("/api/update/switch", post(switch))
+        .route("/api/update/factory-restore", post(factory_restore))
 }
 
 fn api_error(e: UpdateError) -> ApiError {
@@ -161,12 +165,14 @@ async fn install(
     let installed = client::install(
         &s.config.update_helper,
         &Request {
+            action: Action::Install,
             force: q.force,
             url,
             reboot: true,
         },
         upload,
         &guard,
+        "installing",
     )
     .await
     .map_err(client_error)?;
@@ -175,6 +181,102 @@ async fn install(
         backup,
         restarting: true,
     }))
+}
+
+#[derive(Serialize)]
+struct Restarting {
+    #[serde(flatten)]
+    done: Installed,
+    /// The data backup restored first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restored: Option<BackupId>,
+    restarting: bool,
+}
+
+/// Asks the helper for `action` (no bundle), the job slot held as for an install.
+async fn ask(
+    s: &Shared,
+    action: Action,
+    phase: &'static str,
+    before: Option<BackupId>,
+) -> Result<Data<Restarting>, ApiError> {
+    let guard = s.update.start().map_err(|running| {
+        ApiError::conflict(format!(
+            "An update is being installed ({}, since {}); wait for it to finish.",
+            running.phase,
+            crate::time::rfc3339(running.started_at)
+        ))
+    })?;
+    let restored = match before {
+        Some(id) => {
+            guard.set("restoring-backup", 0, 0);
+            Some(super::backup::restore_backup(s, None, id).await?.id)
+        }
+        None => None,
+    };
+    guard.set(phase, 0, 0);
+    let done = client::install(
+        &s.config.update_helper,
+        &Request {
+            action,
+            force: false,
+            url: None,
+            reboot: true,
+        },
+        None::<futures_util::stream::Empty<Result<Vec<u8>, std::io::Error>>>,
+        &guard,
+        phase,
+    )
+    .await
+    .map_err(|e| match e {
+        ClientError::Refused {
+            message,
+            pending: false,
+        } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", message),
+        e => client_error(e),
+    })?;
+    Ok(Data(Restarting {
+        done,
+        restored,
+        restarting: true,
+    }))
+}
+
+/// `POST /api/update/switch`: back to the release in the other slot, which must have run
+/// healthy before; tried once, then committed. The owner's only.
+async fn switch(State(s): State<Shared>, _owner: Owner) -> Result<Data<Restarting>, ApiError> {
+    ask(&s, Action::Switch, "switching", None).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FactoryRestore {
+    /// A data backup to restore first.
+    #[serde(default)]
+    backup: Option<String>,
+}
+
+/// `POST /api/update/factory-restore {"backup": ID?}`: the running release copied into the
+/// other slot, tried once, then committed; with `backup`, that data backup is restored
+/// first (the data it replaces kept as a backup). The owner's only.
+async fn factory_restore(
+    State(s): State<Shared>,
+    _owner: Owner,
+    body: axum::body::Bytes,
+) -> Result<Data<Restarting>, ApiError> {
+    let req: FactoryRestore = if body.is_empty() {
+        FactoryRestore::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("the request: {e}")))?
+    };
+    let backup = req
+        .backup
+        .as_deref()
+        .map(BackupId::parse)
+        .transpose()
+        .map_err(super::backup::api_error)?;
+    ask(&s, Action::FactoryRestore, "copying", backup).await
 }
 
 /// The automatic backup before an update, in the backup job slot like any other.

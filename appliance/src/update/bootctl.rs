@@ -189,6 +189,7 @@ mod tests {
             },
             boatlog: None,
             reboot: vec![],
+            root: None,
         }
     }
 

@@ -3,14 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::layout::Slot;
-
+use super::UpdateError;
 use super::device::Device;
 use super::install::{self, Options, Source};
-use super::record::{self, Attempt, Outcome, SlotState};
+use super::restore::{self, switch};
 use super::settle::{self, Verdict};
 use super::status::status;
-use super::{UpdateError, bootctl, other};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -42,6 +40,17 @@ pub enum Command {
         device: DeviceArgs,
         #[arg(long, value_name = "SOCKET")]
         listen: Option<PathBuf>,
+    },
+    /// Copy the running release into the other slot (a factory restore of a damaged slot),
+    /// optionally after restoring a data backup: tried once, then committed when healthy.
+    FactoryRestore {
+        #[command(flatten)]
+        device: DeviceArgs,
+        /// Restore this data backup first (its id, as `d3kosd backup list` shows it).
+        #[arg(long, value_name = "ID")]
+        backup: Option<String>,
+        #[arg(long)]
+        no_reboot: bool,
     },
     /// Go back to the release in the other slot: tried once, then committed when healthy.
     Switch {
@@ -79,37 +88,18 @@ impl DeviceArgs {
     }
 }
 
-/// Arranges a try of the other slot's release, which must have booted healthy before.
-pub fn switch(d: &Device) -> Result<Slot, UpdateError> {
-    let booted = d.booted()?;
-    let target = other(booted);
-    let mut rec = record::load(&d.state)?;
-    let Some(r) = rec
-        .slot(target)
-        .cloned()
-        .filter(|r| r.state == SlotState::Good)
-    else {
-        return Err(UpdateError::Device(format!(
-            "slot {target:?} holds no release that has booted healthy: nothing to go back to"
-        )));
-    };
-    bootctl::can_try(d)?;
-    rec.attempt = Some(Attempt {
-        slot: target,
-        version: r.version.clone(),
-        from_version: d.version.clone(),
-        started_at: crate::time::unix_now().max(0) as u64,
-        outcome: Outcome::Pending,
-        reason: None,
-        finished_at: None,
-        noted: false,
-    });
-    record::save(&d.state, &rec)?;
-    bootctl::arrange_try(d, target)?;
-    if let Some(a) = &rec.attempt {
-        super::notes::switching(d, a);
-    }
-    Ok(target)
+/// Restores data backup `id` as `d3kosd backup restore` does (the appliance stopped around
+/// the swap, the replaced data kept as a backup).
+fn restore_backup(id: &str) -> Result<(), UpdateError> {
+    let path = std::path::Path::new(crate::config::DEFAULT_PATH);
+    let config = crate::config::Config::load(path)
+        .map_err(|e| UpdateError::Device(format!("{}: {e}", path.display())))?;
+    let command = crate::backup::cli::Command::Restore { id: id.to_owned() };
+    crate::backup::cli::run(&config, &command).map_err(|e| {
+        UpdateError::Device(format!(
+            "backup {id} could not be restored, so nothing was copied: {e}"
+        ))
+    })
 }
 
 fn reboot(d: &Device) -> Result<(), UpdateError> {
@@ -200,10 +190,35 @@ pub fn run(c: &Command) -> Result<(), UpdateError> {
                 }
             }
         }
+        Command::FactoryRestore {
+            device,
+            backup,
+            no_reboot,
+        } => {
+            let d = device.device()?;
+            if let Some(id) = backup {
+                restore_backup(id)?;
+            }
+            let mut tenth = u64::MAX;
+            let slot = restore::factory(&d, |w, t| {
+                let now = (w * 10).checked_div(t).unwrap_or(10);
+                if now != tenth {
+                    tenth = now;
+                    eprintln!("restore: {}% copied", now * 10);
+                }
+            })?;
+            println!(
+                "{} copied into slot {slot:?}; the next boot tries it once",
+                d.version
+            );
+            if !no_reboot {
+                reboot(&d)?;
+            }
+        }
         Command::Switch { device, no_reboot } => {
             let d = device.device()?;
-            let slot = switch(&d)?;
-            println!("the next boot tries slot {slot:?} once");
+            let (slot, version) = switch(&d)?;
+            println!("the next boot tries {version} in slot {slot:?} once");
             if !no_reboot {
                 reboot(&d)?;
             }

@@ -94,7 +94,7 @@ pub struct Installed {
     pub product: String,
     pub version: String,
     pub slot: Slot,
-    pub signer: String,
+    pub signer: Option<String>,
 }
 
 /// Asks the helper at `socket` to install: from `req.url`, or from `body`, sent on as it
@@ -105,6 +105,7 @@ pub async fn install<S, B, E>(
     req: &Request,
     body: Option<S>,
     progress: &Guard<'_>,
+    phase: &'static str,
 ) -> Result<Installed, ClientError>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
@@ -148,7 +149,7 @@ where
             let said: Said = serde_json::from_str(&line)
                 .map_err(|e| ClientError::Gone(format!("it said {line:?}: {e}")))?;
             match said {
-                Said::Progress { written, total } => progress.set("installing", written, total),
+                Said::Progress { written, total } => progress.set(phase, written, total),
                 other => return Ok(other),
             }
         }

@@ -75,6 +75,10 @@ pub struct Device {
     pub boatlog: Option<PathBuf>,
     /// The command that reboots.
     pub reboot: Vec<String>,
+    /// The running system's mount point, frozen while a factory restore copies it (none for
+    /// file-backed slots).
+    #[serde(default)]
+    pub root: Option<PathBuf>,
 }
 
 /// The SQLite databases in the appliance's state folder, sorted: each must pass
@@ -179,6 +183,7 @@ impl Device {
             },
             boatlog: state.map(|s| s.join(crate::boatlog::FILE)),
             reboot: vec!["systemctl".into(), "reboot".into()],
+            root: Some("/".into()),
         })
     }
 

@@ -1,7 +1,8 @@
-//! The root side of an install the appliance asks for: one connection on the update socket
-//! (d3kos-update.socket, Accept=yes, so each connection is its own `d3kosd update serve`),
-//! a request line, the bundle's bytes or a URL, and the progress and result said back as
-//! JSON lines. The appliance runs unprivileged; only this side writes partitions.
+//! The root side of an install, a switch back or a factory restore the appliance asks for:
+//! one connection on the update socket (d3kos-update.socket, Accept=yes, so each connection
+//! is its own `d3kosd update serve`), a request line, for an install the bundle's bytes or a
+//! URL, and the progress and result said back as JSON lines. The appliance runs
+//! unprivileged; only this side writes partitions.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -14,10 +15,25 @@ use super::UpdateError;
 use super::device::Device;
 use super::install::{self, Options, Source};
 
+/// What a connection asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// A bundle into the other slot.
+    #[default]
+    Install,
+    /// Back to the release in the other slot.
+    Switch,
+    /// The running release copied into the other slot.
+    FactoryRestore,
+}
+
 /// The first line of a connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
+    #[serde(default)]
+    pub action: Action,
     /// Install a version that is not newer than the running one.
     #[serde(default)]
     pub force: bool,
@@ -41,7 +57,9 @@ pub enum Said {
         product: String,
         version: String,
         slot: Slot,
-        signer: String,
+        /// The key that signed an installed bundle (none for a switch or a copy).
+        #[serde(default)]
+        signer: Option<String>,
     },
     /// The bundle or the moment was refused; `pending` when a try waits for its verdict.
     Refused {
@@ -95,24 +113,39 @@ pub fn serve(input: impl Read + 'static, mut out: impl Write, d: &Device) -> std
             let _ = say(&mut out, &Said::Progress { written, total });
         }
     };
-    let result = match &req.url {
-        Some(url) => install::install(d, &Source::Url(url.clone()), o, &mut report),
-        None => install::install_stream(d, Box::new(input), o, &mut report),
+    let product = || {
+        d.compatible
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let result = match (req.action, &req.url) {
+        (Action::Install, Some(url)) => {
+            install::install(d, &Source::Url(url.clone()), o, &mut report).map(done)
+        }
+        (Action::Install, None) => {
+            install::install_stream(d, Box::new(input), o, &mut report).map(done)
+        }
+        (Action::Switch, _) => super::restore::switch(d).map(|(slot, version)| Said::Done {
+            product: product(),
+            version,
+            slot,
+            signer: None,
+        }),
+        (Action::FactoryRestore, _) => {
+            super::restore::factory(d, &mut report).map(|slot| Said::Done {
+                product: product(),
+                version: d.version.clone(),
+                slot,
+                signer: None,
+            })
+        }
     };
     let said = match result {
-        Ok(c) => {
-            log::info!(
-                "update: {} {} installed into slot {:?} for the appliance",
-                c.manifest.product,
-                c.manifest.version,
-                c.slot
-            );
-            Said::Done {
-                product: c.manifest.product,
-                version: c.manifest.version,
-                slot: c.slot,
-                signer: c.signer,
-            }
+        Ok(said) => {
+            log::info!("update: {:?} done for the appliance: {said:?}", req.action);
+            said
         }
         Err(e) if e.is_refusal() => {
             log::warn!("update: refused: {e}");
@@ -131,6 +164,15 @@ pub fn serve(input: impl Read + 'static, mut out: impl Write, d: &Device) -> std
     let done = matches!(said, Said::Done { .. });
     say(&mut out, &said)?;
     Ok(done && req.reboot)
+}
+
+fn done(c: install::Checked) -> Said {
+    Said::Done {
+        product: c.manifest.product,
+        version: c.manifest.version,
+        slot: c.slot,
+        signer: Some(c.signer),
+    }
 }
 
 /// Listens on `socket` and serves one connection after another, until killed: the helper

@@ -109,19 +109,7 @@ fn admit(d: &Device, opened: &Opened<Box<dyn Read>>, o: Options) -> Result<Slot,
             running: d.version.clone(),
         });
     }
-    let booted = d.booted()?;
-    let committed = d.committed()?;
-    // A try boot keeps saying so until the next restart: once committed it is the default.
-    if booted != committed && bootctl::trying(d)? {
-        return Err(UpdateError::TryPending { slot: booted });
-    }
-    if booted != committed {
-        return Err(UpdateError::Boot(format!(
-            "slot {booted:?} runs but autoboot.txt boots slot {committed:?} by default: restart \
-             into the default slot before updating"
-        )));
-    }
-    let target = other(booted);
+    let target = writable_slot(d)?;
     let parts = d.slot(target);
     for (role, path) in [(Role::Boot, &parts.boot), (Role::System, &parts.system)] {
         let slot = (role == Role::Boot).then_some(target);
@@ -144,8 +132,26 @@ fn admit(d: &Device, opened: &Opened<Box<dyn Read>>, o: Options) -> Result<Slot,
     Ok(target)
 }
 
+/// The slot an install or a restore may write: the one not running, while the running one
+/// is the committed default and no try waits for its verdict.
+pub(super) fn writable_slot(d: &Device) -> Result<Slot, UpdateError> {
+    let booted = d.booted()?;
+    let committed = d.committed()?;
+    // A try boot keeps saying so until the next restart: once committed it is the default.
+    if booted != committed && bootctl::trying(d)? {
+        return Err(UpdateError::TryPending { slot: booted });
+    }
+    if booted != committed {
+        return Err(UpdateError::Boot(format!(
+            "slot {booted:?} runs but autoboot.txt boots slot {committed:?} by default: restart \
+             into the default slot before updating"
+        )));
+    }
+    Ok(other(booted))
+}
+
 /// A partition's (or a stand-in file's) size.
-fn size_of(path: &Path) -> Result<u64, UpdateError> {
+pub(super) fn size_of(path: &Path) -> Result<u64, UpdateError> {
     let mut f = File::open(path).map_err(io(path))?;
     f.seek(SeekFrom::End(0)).map_err(io(path))
 }
@@ -231,28 +237,7 @@ fn write_slot(
     let signer = opened.signer().to_string();
     reached("update: admitted");
 
-    // From here the slot's old content is going: say so first, so a cut leaves a slot that
-    // is known not to be bootable, and take back any try not yet booted.
-    let now = || crate::time::unix_now().max(0) as u64;
-    let mut rec = record::load(&d.state)?;
-    rec.set_slot(
-        target,
-        SlotRecord {
-            version: manifest.version.clone(),
-            state: SlotState::Writing,
-            at: now(),
-        },
-    );
-    if rec
-        .attempt
-        .as_ref()
-        .is_some_and(|a| a.outcome == Outcome::Pending)
-    {
-        rec.attempt = None;
-    }
-    bootctl::cancel_try(d)?;
-    record::save(&d.state, &rec)?;
-    reached("update: slot marked writing");
+    begin_writing(d, target, &manifest.version)?;
 
     let parts = d.slot(target);
     let open_rw = |p: &Path| File::options().write(true).open(p).map_err(io(p));
@@ -278,17 +263,60 @@ fn write_slot(
     }
     reached("update: slot synced");
 
+    finish_writing(d, target, &manifest.version)?;
+    super::notes::installed(d, &manifest.product, &manifest.version, target);
+    Ok(Checked {
+        manifest,
+        signer,
+        slot: target,
+    })
+}
+
+fn now() -> u64 {
+    crate::time::unix_now().max(0) as u64
+}
+
+/// Before the first write to `target`: its old content is going, so the record says so
+/// first (a cut leaves a slot known not to be bootable), and any try not yet booted is taken
+/// back.
+pub(super) fn begin_writing(d: &Device, target: Slot, version: &str) -> Result<(), UpdateError> {
+    let mut rec = record::load(&d.state)?;
     rec.set_slot(
         target,
         SlotRecord {
-            version: manifest.version.clone(),
+            version: version.to_owned(),
+            state: SlotState::Writing,
+            at: now(),
+        },
+    );
+    if rec
+        .attempt
+        .as_ref()
+        .is_some_and(|a| a.outcome == Outcome::Pending)
+    {
+        rec.attempt = None;
+    }
+    bootctl::cancel_try(d)?;
+    record::save(&d.state, &rec)?;
+    reached("update: slot marked writing");
+    Ok(())
+}
+
+/// After `target` is written and synced: recorded as installed with a pending attempt, and
+/// its one-time try arranged.
+pub(super) fn finish_writing(d: &Device, target: Slot, version: &str) -> Result<(), UpdateError> {
+    let mut rec = record::load(&d.state)?;
+    rec.set_slot(
+        target,
+        SlotRecord {
+            version: version.to_owned(),
             state: SlotState::Installed,
             at: now(),
         },
     );
     rec.attempt = Some(Attempt {
         slot: target,
-        version: manifest.version.clone(),
+        version: version.to_owned(),
         from_version: d.version.clone(),
         started_at: now(),
         outcome: Outcome::Pending,
@@ -298,11 +326,5 @@ fn write_slot(
     });
     record::save(&d.state, &rec)?;
     reached("update: attempt recorded");
-    bootctl::arrange_try(d, target)?;
-    super::notes::installed(d, &manifest.product, &manifest.version, target);
-    Ok(Checked {
-        manifest,
-        signer,
-        slot: target,
-    })
+    bootctl::arrange_try(d, target)
 }

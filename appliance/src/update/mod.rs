@@ -4,7 +4,8 @@
 //! The parts, one file each: the device's slots and where they are ([`device`]), what is
 //! recorded between boots ([`record`]), the boot loader's two switches ([`bootctl`]),
 //! writing a slot from a bundle ([`install`]), the verdict after a try boot
-//! ([`settle`]), and what is shown of it all ([`status`]). The appliance, which may not
+//! ([`settle`]), going back or copying the running release into the other slot
+//! ([`restore`]), and what is shown of it all ([`status`]). The appliance, which may not
 //! write partitions, asks a root helper to install ([`helper`], [`client`]). The bundle
 //! format itself is [`crate::bundle`], shared with the builder.
 
@@ -16,6 +17,7 @@ pub mod helper;
 pub mod install;
 mod notes;
 pub mod record;
+pub mod restore;
 pub mod settle;
 pub mod status;
 
@@ -53,6 +55,10 @@ pub enum UpdateError {
         "slot {slot:?} is being tried and not yet committed: wait for its verdict (or reboot) before installing again"
     )]
     TryPending { slot: Slot },
+    #[error(
+        "slot {slot:?} holds no release that has booted healthy: there is nothing to go back to"
+    )]
+    NoPrevious { slot: Slot },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,

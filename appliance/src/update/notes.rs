@@ -73,3 +73,14 @@ pub fn switching(d: &Device, a: &Attempt) {
         ),
     );
 }
+
+pub fn copied(d: &Device, from: Slot, to: Slot) {
+    let _ = note(
+        d,
+        format!(
+            "Factory restore: {} copied from slot {from:?} into slot {to:?}; the next start \
+             tries it once and keeps it only if it comes up healthy.",
+            d.version
+        ),
+    );
+}

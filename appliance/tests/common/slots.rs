@@ -51,6 +51,33 @@ pub fn release(version: &'static str, seed: u32) -> Release {
     }
 }
 
+/// A release as the builder makes one: each boot image names its own slot's system
+/// partition on its kernel command line, the system is a real ext4 file system.
+pub fn bootable_release(version: &'static str, seed: u32) -> Release {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = dir.path().join("system");
+    std::fs::write(&fs, bytes(seed, 768 << 10)).unwrap();
+    let out = Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-b", "1024", "-L", "system"])
+        .arg(&fs)
+        .arg("768")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let boot = |partuuid: &str| {
+        let mut b = bytes(seed + 1, 32 << 10);
+        let line = format!("console=ttyS0 root=PARTUUID={partuuid} rw rootwait\n");
+        b[4096..4096 + line.len()].copy_from_slice(line.as_bytes());
+        b
+    };
+    Release {
+        version,
+        boot_a: boot(PARTUUID[0]),
+        boot_b: boot(PARTUUID[1]),
+        system: std::fs::read(&fs).unwrap(),
+    }
+}
+
 pub struct Key {
     pub sk: minisign::SecretKey,
     pub public: String,
