@@ -21,6 +21,8 @@ mod helm;
 mod imager;
 #[path = "boot/onboarding.rs"]
 mod onboarding;
+#[path = "boot/power_cuts.rs"]
+mod power_cuts;
 #[path = "boot/setup_wifi.rs"]
 mod setup_wifi;
 mod table;
@@ -1217,11 +1219,14 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
     match (bundles, customised) {
         // Updated from the second boot, and powered off by the last release.
         (Some(bundles), Some(imager)) => update::round_trip(
-            arch,
+            &update::Card {
+                arch,
+                disk: &disk,
+                config_start: planned_partition(&image, &disk, "config").start,
+                work,
+                accel: accel.clone(),
+            },
             second.guest,
-            &disk,
-            planned_partition(&image, &disk, "config").start,
-            work,
             &bundles,
             &|g, cmd| imager.inside(g, cmd),
             &jar2,
@@ -1253,6 +1258,55 @@ fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
 #[ignore = "bootstraps Debian and boots QEMU guests as root: ci/test runs it"]
 fn qemu_amd64_boots_grows_its_card_and_keeps_its_identity() {
     boots_grows_and_keeps_identity("qemu-amd64", "amd64");
+}
+
+/// The long campaign: the amd64 image updated again and again, QEMU killed at random
+/// moments of each install and each try (`ci/power-cuts`; D3KOS_CUTS sets how many, at least
+/// 20, D3KOS_CUT_SEED the moments).
+#[test]
+#[ignore = "long (about an hour): ci/power-cuts runs it, ci/test skips it"]
+fn qemu_amd64_power_cuts_during_updates() {
+    let _machine = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::Builder::new()
+        .prefix("d3kos-boot-power-cuts-")
+        .tempdir()
+        .unwrap();
+    let work = dir.path();
+    let (board, arch) = ("qemu-amd64", "amd64");
+    let (update_key, update_pub) = update::keys(work, "update");
+    let image = build(
+        board,
+        &work.join("out"),
+        &["--formats", "img", "--trust", update_pub.to_str().unwrap()],
+    );
+    let bundles = update::bundles(board, work, &update_key, &update_pub);
+    let disk = work.join("disk.raw");
+    let imager = Imager::new(work);
+    let first = boot_first(arch, &image, &disk, work, Some(&imager));
+    let cuts: usize = std::env::var("D3KOS_CUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24)
+        .max(20);
+    let seed: u64 = std::env::var("D3KOS_CUT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x00d3_c0de);
+    let card = update::Card {
+        arch,
+        disk: &disk,
+        config_start: planned_partition(&image, &disk, "config").start,
+        work,
+        accel: first.guest.accel.clone(),
+    };
+    power_cuts::campaign(
+        &card,
+        first.guest,
+        &bundles,
+        (&imager.key, imager::USER),
+        cuts,
+        seed,
+    );
 }
 
 #[test]

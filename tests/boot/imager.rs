@@ -13,7 +13,7 @@ use crate::{fs_at, planned_partition, repo, run};
 
 /// What user-data and network-config ask for (tests/fixture/imager).
 const HOST: &str = "sailfish";
-const USER: &str = "skipper";
+pub const USER: &str = "skipper";
 const INSTANCE: &str = "rpi-imager-1764590000000";
 const PASSWORD: &str = "fair winds 42";
 const SALT: &str = "d3kosimager";

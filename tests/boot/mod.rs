@@ -419,6 +419,21 @@ impl Guest {
         ))
     }
 
+    /// A power cut `after` power-on (SIGKILL, as [`Guest::cut_at`]), or at once when that
+    /// has passed; `false` when QEMU had ended by itself first.
+    pub fn cut_after(&mut self, after: Duration) -> bool {
+        while self.started.elapsed() < after {
+            if self.exited().is_some() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let ran = self.exited().is_none();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        ran
+    }
+
     fn qmp(&self, command: &str) {
         self.qmp_json(&format!("{{\"execute\":\"{command}\"}}"));
     }

@@ -162,13 +162,13 @@ fn inside(shell: &dyn Fn(&Guest, &str) -> String, g: &Guest, cmd: &str) -> (Stri
     (text.to_owned(), code.trim().parse().unwrap())
 }
 
-fn status(shell: &dyn Fn(&Guest, &str) -> String, g: &Guest) -> Value {
+pub fn status(shell: &dyn Fn(&Guest, &str) -> String, g: &Guest) -> Value {
     let (out, code) = inside(shell, g, "sudo -n d3kosd update status");
     assert_eq!(code, 0, "{out}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-fn version(g: &Guest) -> String {
+pub fn version(g: &Guest) -> String {
     let (code, body) = http(g.port, "GET", "/api/version", None, None).unwrap();
     assert_eq!(code, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
@@ -176,7 +176,7 @@ fn version(g: &Guest) -> String {
 }
 
 /// Restarts the guest from inside and waits for QEMU to end (it runs with -no-reboot).
-fn restart(shell: &dyn Fn(&Guest, &str) -> String, mut g: Guest) {
+pub fn restart(shell: &dyn Fn(&Guest, &str) -> String, mut g: Guest) {
     // Two seconds later, so the SSH session that asks ends before sshd does.
     let (out, code) = inside(
         shell,
@@ -191,26 +191,41 @@ fn restart(shell: &dyn Fn(&Guest, &str) -> String, mut g: Guest) {
     );
 }
 
-fn power_on(
-    arch: &str,
-    disk: &Path,
-    config_start: u64,
-    work: &Path,
-    accel: &Accel,
-    tag: &str,
-) -> (Guest, bool) {
-    let (files, trying) = firmware(disk, config_start, work);
-    eprintln!(
-        "{arch}: {tag}: the firmware boots partition {} (try: {trying})",
-        files.partition
-    );
-    (
-        Guest::start(arch, disk, &files, accel.clone(), work, tag, None),
-        trying,
-    )
+/// A card in the harness: the machine it boots in, where it is, and its config partition
+/// (where the firmware's part reads autoboot.txt and the one-time flag).
+pub struct Card<'a> {
+    pub arch: &'a str,
+    pub disk: &'a Path,
+    pub config_start: u64,
+    pub work: &'a Path,
+    pub accel: Accel,
 }
 
-fn ready(mut g: Guest, what: &str) -> Guest {
+impl Card<'_> {
+    /// Power-on: the firmware's part picks the boot partition; the guest and whether it is a
+    /// try.
+    pub fn power_on(&self, tag: &str) -> (Guest, bool) {
+        let (files, trying) = firmware(self.disk, self.config_start, self.work);
+        eprintln!(
+            "{}: {tag}: the firmware boots partition {} (try: {trying})",
+            self.arch, files.partition
+        );
+        (
+            Guest::start(
+                self.arch,
+                self.disk,
+                &files,
+                self.accel.clone(),
+                self.work,
+                tag,
+                None,
+            ),
+            trying,
+        )
+    }
+}
+
+pub fn ready(mut g: Guest, what: &str) -> Guest {
     let t = g
         .wait_ready(Duration::from_secs(600))
         .unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -222,7 +237,7 @@ fn ready(mut g: Guest, what: &str) -> Guest {
 }
 
 /// The verdict the settle unit printed on the console.
-fn verdict(g: &Guest, limit: Duration) -> Value {
+pub fn verdict(g: &Guest, limit: Duration) -> Value {
     let t = std::time::Instant::now();
     loop {
         if let Some(line) = console_value(&g.console(), "{\"verdict\":") {
@@ -241,18 +256,14 @@ fn verdict(g: &Guest, limit: Duration) -> Value {
 /// From a running v1 `guest`: the refusals, 0.1.1 installed, tried and committed, 0.1.2
 /// installed from the committed try, failing and rolled back, and 0.1.1 running after the
 /// restart that follows. Ends with the guest powered down.
-#[allow(clippy::too_many_arguments)]
 pub fn round_trip(
-    arch: &str,
+    card: &Card,
     guest: Guest,
-    disk: &Path,
-    config_start: u64,
-    work: &Path,
     bundles: &Bundles,
     shell: &dyn Fn(&Guest, &str) -> String,
     jar: &Path,
 ) {
-    let accel = guest.accel.clone();
+    let arch = card.arch;
     let port = serve(bundles.dir.clone());
     let url = |name: &str| format!("http://10.0.2.2:{port}/{name}");
     watchdog_armed(arch, shell, &guest);
@@ -306,7 +317,7 @@ pub fn round_trip(
         "the helper did not restart the device into the try:\n{}",
         guest.console_tail()
     );
-    let (g, trying) = power_on(arch, disk, config_start, work, &accel, "update-try-0.1.1");
+    let (g, trying) = card.power_on("update-try-0.1.1");
     assert!(trying, "the install arranged no try");
     let g = ready(g, "the try of 0.1.1");
     let v = verdict(&g, Duration::from_secs(400));
@@ -341,7 +352,7 @@ pub fn round_trip(
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("into slot A"), "{out}");
     restart(shell, g);
-    let (mut g, trying) = power_on(arch, disk, config_start, work, &accel, "update-try-0.1.2");
+    let (mut g, trying) = card.power_on("update-try-0.1.2");
     assert!(trying);
     assert!(
         g.wait_exit(Duration::from_secs(900)),
@@ -351,14 +362,7 @@ pub fn round_trip(
     let v = verdict(&g, Duration::from_secs(1));
     assert_eq!(v["verdict"], "rolled-back", "{v}");
     eprintln!("{arch}: 0.1.2 rolled back: {}", v["reason"]);
-    let (g, trying) = power_on(
-        arch,
-        disk,
-        config_start,
-        work,
-        &accel,
-        "update-back-to-0.1.1",
-    );
+    let (g, trying) = card.power_on("update-back-to-0.1.1");
     assert!(!trying);
     let g = ready(g, "back to 0.1.1");
     assert_eq!(version(&g), "0.1.1");
@@ -405,7 +409,7 @@ pub fn round_trip(
         "the helper did not restart the device into the try:\n{}",
         g.console_tail()
     );
-    let (g, trying) = power_on(arch, disk, config_start, work, &accel, "factory-restore");
+    let (g, trying) = card.power_on("factory-restore");
     assert!(trying, "the factory restore arranged no try");
     let g = ready(g, "the try of the restored slot a");
     let v = verdict(&g, Duration::from_secs(400));
