@@ -2,6 +2,7 @@
 //! shares with the image builder.
 
 pub mod bundle;
+pub mod digest;
 pub mod disk;
 pub mod layout;
 pub mod time;

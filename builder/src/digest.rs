@@ -16,50 +16,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// A writer that hashes and counts everything written through it.
-pub struct HashingWriter<W> {
-    inner: W,
-    hash: Sha256,
-    size: u64,
-}
+pub use appliance::digest::Hashing;
 
-impl<W: Write> HashingWriter<W> {
-    pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hash: Sha256::new(),
-            size: 0,
-        }
-    }
-
-    /// Flushes and returns the inner writer with the sum of what went through.
-    pub fn finish(mut self) -> io::Result<(W, Sum)> {
-        self.inner.flush()?;
-        let sum = Sum {
-            size: self.size,
-            sha256: hex::encode(self.hash.finalize()),
-        };
-        Ok((self.inner, sum))
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+/// Flushes `w` and returns its inner writer with the sum of what went through.
+pub fn finish<W: Write>(w: Hashing<W>) -> io::Result<(W, Sum)> {
+    let (inner, size, sha256) = w.finish()?;
+    Ok((inner, Sum { size, sha256 }))
 }
 
 /// The sum of a whole file.
 pub fn sum_file(path: &std::path::Path) -> io::Result<Sum> {
-    let mut w = HashingWriter::new(io::sink());
+    let mut w = Hashing::new(io::sink());
     io::copy(&mut std::fs::File::open(path)?, &mut w)?;
-    Ok(w.finish()?.1)
+    Ok(finish(w)?.1)
 }
 
 #[cfg(test)]
@@ -68,10 +37,10 @@ mod tests {
 
     #[test]
     fn writer_and_one_shot_agree() {
-        let mut w = HashingWriter::new(Vec::new());
+        let mut w = Hashing::new(Vec::new());
         w.write_all(b"d3k").unwrap();
         w.write_all(b"OS").unwrap();
-        let (inner, sum) = w.finish().unwrap();
+        let (inner, sum) = finish(w).unwrap();
         assert_eq!(inner, b"d3kOS");
         assert_eq!(
             sum,

@@ -12,15 +12,14 @@ use std::sync::mpsc;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use sha2::{Digest, Sha256};
 
 use super::manifest::{self, DATA_DIR, DirEntry, FORMAT, FileEntry, MANIFEST_NAME, README_NAME};
-use super::read::Hashing;
 use super::{
     ARCHIVE_SUFFIX, BackupError, BackupId, Checks, Kind, Lock, Manifest, Paths, Progress,
     TMP_PREFIX, sync_dir,
 };
 use crate::crashpoint;
+use crate::digest::Hashing;
 
 /// Marks a restore in progress; never part of the data (no `.d3kos-` name is, see
 /// [`manifest::reserved`]).
@@ -324,7 +323,7 @@ fn describe(
                     .or_insert(0) += 1;
                 files.push(FileEntry {
                     path: rel.clone(),
-                    size: f.count,
+                    size: f.passed(),
                     sha256: f.hex(),
                     mode: *mode,
                     mtime: *mtime,
@@ -365,7 +364,7 @@ fn write_archive(
     let gzip = std::thread::spawn(move || -> Result<(u64, String), BackupError> {
         let io = BackupError::io(&out_path);
         let mut gz = GzEncoder::new(
-            HashingWriter::new(BufWriter::with_capacity(CHUNK, file)),
+            Hashing::new(BufWriter::with_capacity(CHUNK, file)),
             Compression::new(LEVEL),
         );
         let mut failed = None;
@@ -379,13 +378,12 @@ fn write_archive(
         if let Some(e) = failed {
             return Err(io(e));
         }
-        let mut out = gz.finish().map_err(BackupError::io(&out_path))?;
-        out.inner.flush().map_err(BackupError::io(&out_path))?;
-        out.inner
-            .get_ref()
+        let out = gz.finish().map_err(BackupError::io(&out_path))?;
+        let (file, count, sha256) = out.finish().map_err(BackupError::io(&out_path))?;
+        file.get_ref()
             .sync_all()
             .map_err(BackupError::io(&out_path))?;
-        Ok((out.count, hex::encode(out.hasher.finalize())))
+        Ok((count, sha256))
     });
     let framed = frame(
         ChannelWriter {
@@ -524,34 +522,5 @@ impl Write for ChannelWriter {
             self.send()?;
         }
         Ok(())
-    }
-}
-
-/// Counts and hashes what is written through it.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W> HashingWriter<W> {
-    fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(data)?;
-        self.hasher.update(&data[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }

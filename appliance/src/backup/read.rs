@@ -17,10 +17,10 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use flate2::bufread::GzDecoder;
-use sha2::{Digest, Sha256};
 
 use super::manifest::{self, DATA_DIR, MANIFEST_NAME, MAX_MANIFEST_BYTES, README_NAME};
 use super::{BackupError, BackupId, Corruption, Limits, Manifest};
+use crate::digest::Hashing;
 
 /// Zero bytes allowed after the tar end marker: the second end block and the padding of
 /// the last record (GNU tar pads to 10 KiB records; 1 MiB covers any blocking factor in
@@ -352,11 +352,11 @@ fn read_members<R: BufRead>(
                 listed.mtime,
                 &mut body,
             )?;
-            if body.count != size {
+            if body.passed() != size {
                 return Err(Corruption::Size {
                     path: rel.to_owned(),
                     expected: size,
-                    found: body.count,
+                    found: body.passed(),
                 }
                 .into());
             }
@@ -421,34 +421,5 @@ fn tar_error(e: &std::io::Error) -> Corruption {
     match stream_error(e) {
         Corruption::Gzip(g) => Corruption::Gzip(g),
         _ => Corruption::Tar(e.to_string()),
-    }
-}
-
-/// Counts and hashes what is read through it.
-pub struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    pub count: u64,
-}
-
-impl<R> Hashing<R> {
-    pub fn new(inner: R) -> Self {
-        Hashing {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-    pub fn hex(&self) -> String {
-        hex::encode(self.hasher.clone().finalize())
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
     }
 }

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::write::fill;
 use super::{BundleError, Image, KeyId, Keys, MAGIC, MANIFEST_MAX, Manifest, SIGNATURE_MAX};
+use crate::digest::Hashing;
 
 /// A bundle whose signature and manifest have been checked; its payload not yet read.
 pub struct Opened<R> {
@@ -38,22 +39,6 @@ fn read_exact(r: &mut dyn Read, buf: &mut [u8], what: &'static str) -> Result<()
 
 fn u32_at(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-}
-
-/// Counts and hashes what is read through it.
-struct Hashing<R> {
-    inner: R,
-    hash: Sha256,
-    len: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
 }
 
 impl<R: Read> Opened<R> {
@@ -141,11 +126,7 @@ impl<R: Read> Opened<R> {
             ..
         } = self;
         let size = manifest.payload.size;
-        let hashing = Hashing {
-            inner: (&mut reader).take(size),
-            hash: Sha256::new(),
-            len: 0,
-        };
+        let hashing = Hashing::new((&mut reader).take(size));
         let mut dec = zstd::stream::read::Decoder::with_buffer(BufReader::new(hashing))
             .map_err(BundleError::Unpack)?
             .single_frame();
@@ -172,7 +153,7 @@ impl<R: Read> Opened<R> {
                 if got < len {
                     return Err(BundleError::Truncated {
                         what: "payload",
-                        got: dec.get_ref().get_ref().len,
+                        got: dec.get_ref().get_ref().passed(),
                     }
                     .into());
                 }
@@ -209,9 +190,7 @@ impl<R: Read> Opened<R> {
         // ...and the compressed bytes are exactly the signed ones, with none after them.
         let mut rest = dec.finish();
         io::copy(&mut rest, &mut io::sink()).map_err(BundleError::Read)?;
-        let hashing = rest.into_inner();
-        let found = hex::encode(hashing.hash.finalize());
-        let found_size = hashing.len;
+        let (_, found_size, found) = rest.into_inner().into_parts();
         let trailing = fill(&mut reader, &mut one).map_err(BundleError::Read)?;
         if found != manifest.payload.sha256 || found_size != size || trailing != 0 {
             return Err(BundleError::Payload {
@@ -246,17 +225,13 @@ pub fn check_file(path: &Path, keys: &Keys) -> Result<(Manifest, KeyId), BundleE
         reader,
         ..
     } = opened;
-    let mut hashing = Hashing {
-        inner: reader,
-        hash: Sha256::new(),
-        len: 0,
-    };
+    let mut hashing = Hashing::new(reader);
     io::copy(&mut hashing, &mut io::sink()).map_err(BundleError::Read)?;
-    let found = hex::encode(hashing.hash.finalize());
-    if hashing.len != manifest.payload.size || found != manifest.payload.sha256 {
+    let (_, found_size, found) = hashing.into_parts();
+    if found_size != manifest.payload.size || found != manifest.payload.sha256 {
         return Err(BundleError::Payload {
             expected_size: manifest.payload.size,
-            found_size: hashing.len,
+            found_size,
             expected: manifest.payload.sha256.clone(),
             found,
         });

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::{Image, Payload};
 use super::{MAGIC, Manifest, WINDOW_LOG};
+use crate::digest::Hashing;
 use crate::layout::{Role, Slot};
 
 /// One partition image to pack, read to its end.
@@ -22,25 +23,6 @@ pub struct Input<'a> {
 pub struct Packed {
     pub images: Vec<Image>,
     pub payload: Payload,
-}
-
-/// Counts and hashes what passes to the inner writer.
-struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
-    len: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Reads until `buf` is full or the input ends; the bytes read.
@@ -66,11 +48,7 @@ pub fn pack(
     threads: u32,
     out: &mut dyn Write,
 ) -> io::Result<Packed> {
-    let sink = Hashing {
-        inner: out,
-        hash: Sha256::new(),
-        len: 0,
-    };
+    let sink = Hashing::new(out);
     let mut enc = zstd::stream::Encoder::new(sink, level)?;
     enc.multithread(threads.max(1))?;
     enc.long_distance_matching(true)?;
@@ -104,13 +82,13 @@ pub fn pack(
             blocks,
         });
     }
-    let sink = enc.finish()?;
+    let (_, size, sha256) = enc.finish()?.into_parts();
     Ok(Packed {
         images,
         payload: Payload {
             compression: "zstd".into(),
-            size: sink.len,
-            sha256: hex::encode(sink.hash.finalize()),
+            size,
+            sha256,
         },
     })
 }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::bmap::{self, BLOCK};
 use super::gz::{self, ParallelGz};
-use crate::digest::{HashingWriter, Sum};
+use crate::digest::{self, Hashing, Sum};
 
 pub struct Request {
     pub xz: Option<(File, u32)>,
@@ -79,18 +79,18 @@ pub fn run(image: &Path, req: Request, mut progress: impl FnMut(u64, u64)) -> io
                     .check(liblzma::stream::Check::Crc64)
                     .encoder()
                     .map_err(io::Error::other)?;
-                let sink = HashingWriter::new(io::BufWriter::new(out));
+                let sink = Hashing::new(io::BufWriter::new(out));
                 let mut enc = liblzma::write::XzEncoder::new_stream(sink, stream);
                 for chunk in xz_rx {
                     enc.write_all(&chunk)?;
                 }
-                Ok(enc.finish()?.finish()?.1)
+                Ok(digest::finish(enc.finish()?)?.1)
             })
         });
         let gz = req.gz.map(|(out, level)| {
             s.spawn(move || -> io::Result<Sum> {
-                let sink = HashingWriter::new(io::BufWriter::new(out));
-                Ok(ParallelGz::run(gz_rx, sink, level, threads)?.finish()?.1)
+                let sink = Hashing::new(io::BufWriter::new(out));
+                Ok(digest::finish(ParallelGz::run(gz_rx, sink, level, threads)?)?.1)
             })
         });
 

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 
 use super::{Kind, Tree};
-use crate::digest::{HashingWriter, Sum};
+use crate::digest::{self, Hashing, Sum};
 
 pub struct TarStream<'t> {
     tree: &'t Tree,
@@ -22,7 +22,7 @@ impl<'t> TarStream<'t> {
     /// Writes the stream and returns its size and sha256, the input hash for the build
     /// manifest.
     pub fn write_to<W: Write>(&self, out: W) -> io::Result<Sum> {
-        let tap = HashingWriter::new(out);
+        let tap = Hashing::new(out);
         let mut ar = tar::Builder::new(tap);
         for (path, e) in self.tree.entries() {
             let os_path = std::ffi::OsStr::from_bytes(path);
@@ -78,7 +78,7 @@ impl<'t> TarStream<'t> {
                 }
             }
         }
-        Ok(ar.into_inner()?.finish()?.1)
+        Ok(digest::finish(ar.into_inner()?)?.1)
     }
 }
 
