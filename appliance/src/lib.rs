@@ -36,6 +36,8 @@ pub mod helm;
 #[cfg(feature = "daemon")]
 pub mod http;
 #[cfg(feature = "daemon")]
+pub mod job;
+#[cfg(feature = "daemon")]
 pub mod licence;
 #[cfg(feature = "daemon")]
 pub mod n2k;

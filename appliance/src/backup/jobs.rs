@@ -1,12 +1,12 @@
 //! The one backup job the daemon runs at a time (create, restore, check or upload), and
 //! how far it has got, for the progress bar.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::Progress;
+use crate::job::{Held, Single};
 
-#[derive(Default)]
-pub struct Jobs(Mutex<Option<Running>>);
+pub type Jobs = Single<Running>;
 
 #[derive(Clone)]
 pub struct Running {
@@ -15,33 +15,16 @@ pub struct Running {
 }
 
 /// The running job's hold on its slot, given back when dropped.
-pub struct JobGuard<'a>(&'a Jobs);
-
-impl Drop for JobGuard<'_> {
-    fn drop(&mut self) {
-        *self.0.0.lock().expect("the job lock is never poisoned") = None;
-    }
-}
+pub type JobGuard<'a> = Held<'a, Running>;
 
 impl Jobs {
     /// Takes the slot for `what`; when another job holds it, says which.
-    pub fn start(&self, what: &'static str) -> Result<(JobGuard<'_>, Arc<Progress>), Running> {
-        let mut slot = self.0.lock().expect("the job lock is never poisoned");
-        if let Some(r) = slot.as_ref() {
-            return Err(r.clone());
-        }
+    pub fn begin(&self, what: &'static str) -> Result<(JobGuard<'_>, Arc<Progress>), Running> {
         let progress = Arc::new(Progress::default());
-        *slot = Some(Running {
+        let held = self.start(Running {
             what,
             progress: progress.clone(),
-        });
-        Ok((JobGuard(self), progress))
-    }
-
-    pub fn current(&self) -> Option<Running> {
-        self.0
-            .lock()
-            .expect("the job lock is never poisoned")
-            .clone()
+        })?;
+        Ok((held, progress))
     }
 }

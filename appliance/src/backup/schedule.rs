@@ -61,6 +61,34 @@ struct ScheduleState {
     last_run: Option<i64>,
 }
 
+fn load_state(paths: &Paths) -> ScheduleState {
+    crate::state::load(&paths.backup_dir.join(STATE_NAME), 0)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+fn save_state(paths: &Paths, at: i64) {
+    let _ = super::make_dir(&paths.backup_dir);
+    let state = ScheduleState { last_run: Some(at) };
+    if let Err(e) = crate::state::save(&paths.backup_dir.join(STATE_NAME), &state) {
+        log::warn!("the backup schedule state was not saved: {e}");
+    }
+}
+
+/// Whether a scheduled backup is due, without taking the backup job slot: the daemon looks
+/// every minute, and a look holding the slot made an owner's backup or update meanwhile
+/// answer "a backup is running". The first look starts the count and is never due.
+pub fn looks_due(paths: &Paths, settings: &Settings, now: i64, tz: &TimeZone) -> bool {
+    match load_state(paths).last_run {
+        None => {
+            save_state(paths, now);
+            false
+        }
+        Some(last_run) => due(settings, last_run, now, tz),
+    }
+}
+
 /// One look at the clock (`now`, on the boat's clock in `tz`): makes the scheduled backup
 /// when one is due, records the result, and applies retention. `None` when nothing was due.
 pub fn tick(
@@ -70,18 +98,8 @@ pub fn tick(
     now: i64,
     tz: &TimeZone,
 ) -> Option<Result<super::create::Created, BackupError>> {
-    let file = paths.backup_dir.join(STATE_NAME);
-    let state: ScheduleState = crate::state::load(&file, 0)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let save = |at: i64| {
-        let _ = super::make_dir(&paths.backup_dir);
-        let state = ScheduleState { last_run: Some(at) };
-        if let Err(e) = crate::state::save(&file, &state) {
-            log::warn!("the backup schedule state was not saved: {e}");
-        }
-    };
+    let state = load_state(paths);
+    let save = |at: i64| save_state(paths, at);
     let Some(last_run) = state.last_run else {
         // The first look starts the count; the first backup comes at the next slot.
         save(now);
@@ -111,7 +129,19 @@ pub async fn run(paths: Paths, limits: Limits, jobs: Arc<Jobs>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let Ok((_job, _)) = jobs.start("create") else {
+        let look = paths.clone();
+        let due = tokio::task::spawn_blocking(move || {
+            let settings = Settings::load(&look);
+            let (now, tz) = (crate::time::unix_now(), crate::timezone::boat());
+            looks_due(&look, &settings, now, &tz)
+        })
+        .await
+        .unwrap_or(false);
+        // An owner's job holding the slot: the next minute's look tries again.
+        if !due {
+            continue;
+        }
+        let Ok((_job, _)) = jobs.begin("create") else {
             continue;
         };
         let paths = paths.clone();
@@ -212,5 +242,32 @@ mod tests {
         );
         assert!(due(&s, march_29 - 3600, march_29 + 3600, &berlin));
         assert!(!due(&s, march_29 + 3600, march_29 + 20 * 3600, &berlin));
+    }
+
+    #[test]
+    fn the_minutely_look_starts_the_count_and_says_due_only_when_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            state_dir: dir.path().join("state"),
+            backup_dir: dir.path().join("backups"),
+        };
+        let s = Settings {
+            auto: Auto::Daily,
+            keep: 10,
+            hour: 3,
+        };
+        let at3 = NOV_29_2026 + 3 * 3600;
+        assert!(!looks_due(&paths, &s, at3 - 60, &UTC), "the first look");
+        assert_eq!(load_state(&paths).last_run, Some(at3 - 60));
+        assert!(!looks_due(&paths, &s, at3 - 1, &UTC));
+        assert!(looks_due(&paths, &s, at3, &UTC));
+        // A look that finds it due changes nothing: the backup, under the job slot, does.
+        assert_eq!(load_state(&paths).last_run, Some(at3 - 60));
+        assert!(
+            !paths
+                .backup_dir
+                .join("d3kos_backup_20261129_030000.tar.gz")
+                .exists()
+        );
     }
 }

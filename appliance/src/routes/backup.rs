@@ -37,7 +37,7 @@ fn start<'a>(
     jobs: &'a Jobs,
     what: &'static str,
 ) -> Result<(JobGuard<'a>, std::sync::Arc<Progress>), ApiError> {
-    jobs.start(what).map_err(|running| {
+    jobs.begin(what).map_err(|running| {
         ApiError::conflict(format!(
             "A backup {} is running; try again when it has finished.",
             running.what

@@ -135,7 +135,7 @@ async fn install(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let guard = s.update.start().map_err(|running| {
+    let guard = client::start(&s.update).map_err(|running| {
         ApiError::conflict(format!(
             "An update is being installed ({}, since {}); wait for it to finish.",
             running.phase,
@@ -161,7 +161,7 @@ async fn install(
 
     // The data first: whatever the update does, the boat's records are in a backup.
     let backup = pre_update_backup(&s).await?;
-    guard.set("installing", 0, 0);
+    client::set(&guard, "installing", 0, 0);
     let installed = client::install(
         &s.config.update_helper,
         &Request {
@@ -200,7 +200,7 @@ async fn ask(
     phase: &'static str,
     before: Option<BackupId>,
 ) -> Result<Data<Restarting>, ApiError> {
-    let guard = s.update.start().map_err(|running| {
+    let guard = client::start(&s.update).map_err(|running| {
         ApiError::conflict(format!(
             "An update is being installed ({}, since {}); wait for it to finish.",
             running.phase,
@@ -209,12 +209,12 @@ async fn ask(
     })?;
     let restored = match before {
         Some(id) => {
-            guard.set("restoring-backup", 0, 0);
+            client::set(&guard, "restoring-backup", 0, 0);
             Some(super::backup::restore_backup(s, None, id).await?.id)
         }
         None => None,
     };
-    guard.set(phase, 0, 0);
+    client::set(&guard, phase, 0, 0);
     let done = client::install(
         &s.config.update_helper,
         &Request {
@@ -281,7 +281,7 @@ async fn factory_restore(
 
 /// The automatic backup before an update, in the backup job slot like any other.
 async fn pre_update_backup(s: &Shared) -> Result<BackupId, ApiError> {
-    let (_job, progress) = s.backup_jobs.start("create").map_err(|running| {
+    let (_job, progress) = s.backup_jobs.begin("create").map_err(|running| {
         ApiError::conflict(format!(
             "A backup {} is running; try the update again when it has finished.",
             running.what

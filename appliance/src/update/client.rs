@@ -4,12 +4,12 @@
 
 use std::fmt::Display;
 use std::path::Path;
-use std::sync::Mutex;
 
 use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+use crate::job::{Held, Single};
 use crate::layout::Slot;
 
 use super::helper::{Request, Said};
@@ -41,51 +41,32 @@ pub struct Progress {
     pub started_at: i64,
 }
 
-/// The one install the appliance runs at a time.
-#[derive(Debug, Default)]
-pub struct Installing(Mutex<Option<Progress>>);
+/// The one install, switch or restore the appliance runs at a time.
+pub type Installing = Single<Progress>;
 
 /// Holds the install slot; lets it go when dropped.
-pub struct Guard<'a>(&'a Installing);
+pub type Guard<'a> = Held<'a, Progress>;
 
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        *self.0.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
+/// The slot's phase and bytes done of the total.
+pub fn set(guard: &Guard<'_>, phase: &'static str, written: u64, total: u64) {
+    guard.update(|p| {
+        *p = Progress {
+            phase,
+            written,
+            total,
+            ..p.clone()
+        }
+    });
 }
 
-impl Guard<'_> {
-    pub fn set(&self, phase: &'static str, written: u64, total: u64) {
-        if let Some(p) = self.0.0.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            *p = Progress {
-                phase,
-                written,
-                total,
-                ..p.clone()
-            };
-        }
-    }
-}
-
-impl Installing {
-    /// Takes the slot, or says what holds it.
-    pub fn start(&self) -> Result<Guard<'_>, Progress> {
-        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = slot.as_ref() {
-            return Err(p.clone());
-        }
-        *slot = Some(Progress {
-            phase: "backup",
-            written: 0,
-            total: 0,
-            started_at: crate::time::unix_now(),
-        });
-        Ok(Guard(self))
-    }
-
-    pub fn current(&self) -> Option<Progress> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
+/// Takes the slot for an update, starting with its backup, or says what holds it.
+pub fn start(slot: &Installing) -> Result<Guard<'_>, Progress> {
+    slot.start(Progress {
+        phase: "backup",
+        written: 0,
+        total: 0,
+        started_at: crate::time::unix_now(),
+    })
 }
 
 /// What the helper installed.
@@ -149,7 +130,7 @@ where
             let said: Said = serde_json::from_str(&line)
                 .map_err(|e| ClientError::Gone(format!("it said {line:?}: {e}")))?;
             match said {
-                Said::Progress { written, total } => progress.set(phase, written, total),
+                Said::Progress { written, total } => set(progress, phase, written, total),
                 other => return Ok(other),
             }
         }
