@@ -135,13 +135,17 @@ impl<R: Read> Opened<R> {
         let bs = manifest.block_size as usize;
         let mut buf = vec![0u8; bs];
         let unpack_err = |e: io::Error, got: u64| -> BundleError {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                BundleError::Truncated {
+            use io::ErrorKind::*;
+            match e.kind() {
+                UnexpectedEof => BundleError::Truncated {
                     what: "payload",
                     got,
+                },
+                // The source failed (a download that stalled or broke off), not the bundle.
+                TimedOut | ConnectionReset | ConnectionAborted | BrokenPipe | NotConnected => {
+                    BundleError::Read(e)
                 }
-            } else {
-                BundleError::Unpack(e)
+                _ => BundleError::Unpack(e),
             }
         };
         for image in &manifest.images {
@@ -295,6 +299,33 @@ mod tests {
         let err = Opened::open(&bundle[..], &other).err().unwrap();
         assert!(matches!(err, BundleError::UntrustedKey { .. }), "{err}");
         assert!(err.to_string().contains("does not trust"), "{err}");
+    }
+
+    #[test]
+    fn a_source_that_stalls_is_said_to_have_failed_not_the_bundle_to_be_damaged() {
+        let Signed {
+            bundle,
+            keys,
+            header,
+            ..
+        } = signed();
+        let half = header + (bundle.len() - header) / 2;
+        let stalled = (&bundle[..half]).chain(Stalls);
+        let opened = Opened::open(stalled, &keys).unwrap();
+        let e = opened
+            .unpack(|_| true, |_: Block| Ok::<(), BundleError>(()))
+            .unwrap_err();
+        assert!(matches!(e, BundleError::Read(_)), "{e}");
+        assert!(!e.to_string().contains("damaged"), "{e}");
+    }
+
+    /// A source whose next read times out.
+    struct Stalls;
+
+    impl Read for Stalls {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::TimedOut, "timeout: per read"))
+        }
     }
 
     #[test]

@@ -49,30 +49,58 @@ impl Source {
                 Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
                 None,
             )),
-            Source::Url(url) => {
-                let fail = |why: String| UpdateError::Fetch {
-                    url: url.clone(),
-                    why,
-                };
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .timeout_connect(Some(Duration::from_secs(30)))
-                    .timeout_recv_body(Some(Duration::from_secs(120)))
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
-                let resp = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
-                if !resp.status().is_success() {
-                    return Err(fail(format!("the server answered {}", resp.status())));
-                }
-                let len = resp
-                    .headers()
-                    .get("content-length")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok());
-                let reader = resp.into_body().into_reader();
-                Ok((Box::new(BufReader::with_capacity(1 << 20, reader)), len))
-            }
+            Source::Url(url) => download(url, STALL),
         }
+    }
+}
+
+/// A download that receives nothing for this long is given up. Only a stall ends it: a
+/// bundle of half a gigabyte over a marina's Wi-Fi or a phone's hotspot takes many minutes,
+/// and a limit on the whole body cut such downloads off halfway.
+const STALL: Duration = Duration::from_secs(120);
+
+/// The bundle at `url`, with its length when the server says it.
+fn download(url: &str, stall: Duration) -> Result<(Box<dyn Read>, Option<u64>), UpdateError> {
+    let fail = |why: String| UpdateError::Fetch {
+        url: url.to_owned(),
+        why,
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(stall))
+        .timeout_per_read(Some(stall))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let resp = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(fail(format!("the server answered {}", resp.status())));
+    }
+    let len = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let reader = Network(resp.into_body().into_reader());
+    Ok((Box::new(BufReader::with_capacity(1 << 20, reader)), len))
+}
+
+/// A download's body whose failures say they are the network's: ureq hands its errors on
+/// as `ErrorKind::Other`, which the bundle reader would take for a damaged bundle.
+struct Network<R>(R);
+
+impl<R: Read> Read for Network<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::ErrorKind;
+        self.0.read(buf).map_err(|e| {
+            let kind = match e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
+                Some(ureq::Error::Timeout(_)) => ErrorKind::TimedOut,
+                Some(ureq::Error::Io(io)) => io.kind(),
+                Some(_) => ErrorKind::ConnectionAborted,
+                None => return e,
+            };
+            std::io::Error::new(kind, e.to_string())
+        })
     }
 }
 
@@ -327,4 +355,59 @@ pub(super) fn finish_writing(d: &Device, target: Slot, version: &str) -> Result<
     record::save(&d.state, &rec)?;
     reached("update: attempt recorded");
     bootctl::arrange_try(d, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, Write};
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Serves one GET: `chunks` bytes each, `gap` apart.
+    fn trickle(chunks: usize, gap: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {chunks}\r\n\r\n");
+            for _ in 0..chunks {
+                std::thread::sleep(gap);
+                if s.write_all(b"x").and_then(|()| s.flush()).is_err() {
+                    return;
+                }
+            }
+        });
+        format!("http://{addr}/bundle.d3kb")
+    }
+
+    #[test]
+    fn a_slow_download_is_not_cut_off_and_a_stalled_one_is() {
+        // Slow: 2.4 s in all, far past the stall limit, but never quiet that long.
+        let t = Instant::now();
+        let (mut r, len) = download(
+            &trickle(8, Duration::from_millis(300)),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert_eq!((got.len(), len), (8, Some(8)));
+        assert!(t.elapsed() > Duration::from_secs(2));
+        // Stalled: quiet for longer than the limit.
+        let (mut r, _) = download(
+            &trickle(2, Duration::from_millis(1500)),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let e = r.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("timeout"), "{e}");
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+    }
 }
