@@ -1271,7 +1271,15 @@ fn qemu_amd64_power_cuts_during_updates() {
         .prefix("d3kos-boot-power-cuts-")
         .tempdir()
         .unwrap();
-    let work = dir.path();
+    // D3KOS_KEEP_WORK=1 keeps the disk and the consoles, to look at what a cut left.
+    let (_dir, kept) = match std::env::var_os("D3KOS_KEEP_WORK") {
+        Some(_) => (None, dir.keep()),
+        None => {
+            let path = dir.path().to_owned();
+            (Some(dir), path)
+        }
+    };
+    let work = kept.as_path();
     let (board, arch) = ("qemu-amd64", "amd64");
     let (update_key, update_pub) = update::keys(work, "update");
     let image = build(
