@@ -975,20 +975,22 @@ fn assert_running(guest: &Guest, jar: &Path) {
 const OWNER: &str = "skipper";
 const PASSWORD: &str = "correct horse battery staple";
 
-fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
-    let _machine = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("d3kos-boot-{board}-"))
-        .tempdir()
-        .unwrap();
-    // D3KOS_KEEP_WORK=1 keeps the work folder (pictures, consoles, the disk) after the test.
-    let (_dir, kept) = match std::env::var_os("D3KOS_KEEP_WORK") {
+/// A boot test's work folder, removed afterwards unless D3KOS_KEEP_WORK=1 asks to keep it
+/// (the pictures, the consoles, the disk); the guard that removes it, and its path.
+fn work_folder(prefix: &str) -> (Option<tempfile::TempDir>, PathBuf) {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    match std::env::var_os("D3KOS_KEEP_WORK") {
         Some(_) => (None, dir.keep()),
         None => {
             let path = dir.path().to_owned();
             (Some(dir), path)
         }
-    };
+    }
+}
+
+fn boots_grows_and_keeps_identity(board: &str, arch: &str) {
+    let _machine = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
+    let (_dir, kept) = work_folder(&format!("d3kos-boot-{board}-"));
     let work = kept.as_path();
     let out = work.join("out");
     // The image trusts a key of the test's for its updates.
@@ -1267,18 +1269,7 @@ fn qemu_amd64_boots_grows_its_card_and_keeps_its_identity() {
 #[ignore = "long (about an hour): ci/power-cuts runs it, ci/test skips it"]
 fn qemu_amd64_power_cuts_during_updates() {
     let _machine = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::Builder::new()
-        .prefix("d3kos-boot-power-cuts-")
-        .tempdir()
-        .unwrap();
-    // D3KOS_KEEP_WORK=1 keeps the disk and the consoles, to look at what a cut left.
-    let (_dir, kept) = match std::env::var_os("D3KOS_KEEP_WORK") {
-        Some(_) => (None, dir.keep()),
-        None => {
-            let path = dir.path().to_owned();
-            (Some(dir), path)
-        }
-    };
+    let (_dir, kept) = work_folder("d3kos-boot-power-cuts-");
     let work = kept.as_path();
     let (board, arch) = ("qemu-amd64", "amd64");
     let (update_key, update_pub) = update::keys(work, "update");

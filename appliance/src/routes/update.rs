@@ -99,6 +99,17 @@ struct InstallAnswer {
 /// The longest JSON request taken.
 const JSON_MAX: usize = 16 * 1024;
 
+/// The update job slot, or 409 saying what holds it.
+fn take_slot(s: &Shared) -> Result<client::Guard<'_>, ApiError> {
+    client::start(&s.update).map_err(|running| {
+        ApiError::conflict(format!(
+            "An update is being installed ({}, since {}); wait for it to finish.",
+            running.phase,
+            crate::time::rfc3339(running.started_at)
+        ))
+    })
+}
+
 fn client_error(e: ClientError) -> ApiError {
     let message = format!("{e}");
     match e {
@@ -135,13 +146,7 @@ async fn install(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let guard = client::start(&s.update).map_err(|running| {
-        ApiError::conflict(format!(
-            "An update is being installed ({}, since {}); wait for it to finish.",
-            running.phase,
-            crate::time::rfc3339(running.started_at)
-        ))
-    })?;
+    let guard = take_slot(&s)?;
     let (url, upload) = if json {
         let bytes = axum::body::to_bytes(body, JSON_MAX)
             .await
@@ -200,13 +205,7 @@ async fn ask(
     phase: &'static str,
     before: Option<BackupId>,
 ) -> Result<Data<Restarting>, ApiError> {
-    let guard = client::start(&s.update).map_err(|running| {
-        ApiError::conflict(format!(
-            "An update is being installed ({}, since {}); wait for it to finish.",
-            running.phase,
-            crate::time::rfc3339(running.started_at)
-        ))
-    })?;
+    let guard = take_slot(s)?;
     let restored = match before {
         Some(id) => {
             client::set(&guard, "restoring-backup", 0, 0);
