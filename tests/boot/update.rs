@@ -297,7 +297,6 @@ pub fn round_trip(
     // root helper (d3kos-update.socket) downloads and writes slot b, and restarts the device
     // into the try.
     let v2 = url(&format!("d3kOS-0.1.1-{}.d3kb", board_of(arch)));
-    let mut guest = guest;
     let t = std::time::Instant::now();
     let (answer, phases) = api_install(&guest, jar, &v2);
     assert_eq!(answer["data"]["slot"], "b", "{answer}");
@@ -312,23 +311,7 @@ pub fn round_trip(
         t.elapsed().as_secs_f64(),
         answer["data"]["backup"]
     );
-    assert!(
-        guest.wait_exit(Duration::from_secs(300)),
-        "the helper did not restart the device into the try:\n{}",
-        guest.console_tail()
-    );
-    let (g, trying) = card.power_on("update-try-0.1.1");
-    assert!(trying, "the install arranged no try");
-    let g = ready(g, "the try of 0.1.1");
-    let v = verdict(&g, Duration::from_secs(400));
-    assert_eq!(v["verdict"], "committed", "{v}");
-    assert_eq!(version(&g), "0.1.1");
-    let s = status(shell, &g);
-    assert_eq!(
-        (s["running"].as_str(), s["committed"].as_str()),
-        (Some("b"), Some("b")),
-        "{s}"
-    );
+    let (g, s) = restarted_into_a_committed_try(card, guest, shell, "update-try-0.1.1", "b");
     assert_eq!(s["a"]["version"], "0.1.0", "{s}");
     assert_eq!(s["a"]["state"], "good", "{s}");
     assert_eq!(s["last_attempt"]["outcome"], "committed", "{s}");
@@ -388,7 +371,6 @@ pub fn round_trip(
     // A factory restore from the web page: the data backup taken before 0.1.1 restored, then
     // the running 0.1.1 copied over the broken 0.1.2 in slot a, tried and committed.
     let backup = answer["data"]["backup"].as_str().unwrap().to_owned();
-    let mut g = g;
     let t = std::time::Instant::now();
     let restored = owner_post(
         &g,
@@ -404,23 +386,7 @@ pub fn round_trip(
          restored and 0.1.1 copied into slot a in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    assert!(
-        g.wait_exit(Duration::from_secs(300)),
-        "the helper did not restart the device into the try:\n{}",
-        g.console_tail()
-    );
-    let (g, trying) = card.power_on("factory-restore");
-    assert!(trying, "the factory restore arranged no try");
-    let g = ready(g, "the try of the restored slot a");
-    let v = verdict(&g, Duration::from_secs(400));
-    assert_eq!(v["verdict"], "committed", "{v}");
-    assert_eq!(version(&g), "0.1.1");
-    let s = status(shell, &g);
-    assert_eq!(
-        (s["running"].as_str(), s["committed"].as_str()),
-        (Some("a"), Some("a")),
-        "{s}"
-    );
+    let (g, s) = restarted_into_a_committed_try(card, g, shell, "factory-restore", "a");
     assert_eq!(s["b"]["version"], "0.1.1", "{s}");
     let log = boat_log(&g, jar);
     assert!(
@@ -429,6 +395,35 @@ pub fn round_trip(
     );
     eprintln!("{arch}: the restored slot a runs 0.1.1, committed; the owner signed in again");
     hang_is_reset(arch, shell, g);
+}
+
+/// After the helper arranged a try of 0.1.1 in `slot`: the device restarts by itself, the
+/// firmware's part boots the try, and its verdict commits it; the guest and its status.
+fn restarted_into_a_committed_try(
+    card: &Card,
+    mut guest: Guest,
+    shell: &dyn Fn(&Guest, &str) -> String,
+    tag: &str,
+    slot: &str,
+) -> (Guest, Value) {
+    assert!(
+        guest.wait_exit(Duration::from_secs(300)),
+        "the helper did not restart the device into the try:\n{}",
+        guest.console_tail()
+    );
+    let (g, trying) = card.power_on(tag);
+    assert!(trying, "{tag}: no try was arranged");
+    let g = ready(g, &format!("{tag}: the try"));
+    let v = verdict(&g, Duration::from_secs(400));
+    assert_eq!(v["verdict"], "committed", "{v}");
+    assert_eq!(version(&g), "0.1.1");
+    let s = status(shell, &g);
+    assert_eq!(
+        (s["running"].as_str(), s["committed"].as_str()),
+        (Some(slot), Some(slot)),
+        "{s}"
+    );
+    (g, s)
 }
 
 /// `POST path` with JSON `body` as the owner; the answer, which must be 200.
