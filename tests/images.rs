@@ -275,6 +275,15 @@ fn system_matches_fixture(fs: &Path, tree: &Tree) {
     );
 }
 
+/// The autoboot.txt a fresh image ships: slot a's boot partition by default, slot b's for a try.
+fn autoboot_2_then_3() -> String {
+    appliance::layout::autoboot::Autoboot {
+        default: 2,
+        tryboot: Some(3),
+    }
+    .render()
+}
+
 fn mtype(part: &Path, file: &str) -> String {
     String::from_utf8(mtype_bytes(part, file)).unwrap()
 }
@@ -500,11 +509,8 @@ fn board_image_passes_field_tools(board: &str) {
 
     // Boot files, read with mtools.
     let autoboot = mtype(&config, "autoboot.txt");
-    assert!(autoboot.len() < 512);
-    assert_eq!(
-        autoboot,
-        "[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n"
-    );
+    assert_eq!(autoboot.len(), appliance::layout::autoboot::AUTOBOOT_LEN);
+    assert_eq!(autoboot, autoboot_2_then_3());
     let cmdline = mtype(&boot_a, "cmdline.txt");
     let system_a_uuid = &by_name("system-a")["partuuid"];
     assert!(
@@ -1208,10 +1214,7 @@ fn rpi4_gpt_variant_is_one_setting_away() {
     assert!(String::from_utf8_lossy(&v.stdout).contains("No problems found"));
     let config = out.join("config.part");
     extract(&img, parts[0].start, parts[0].size, &config);
-    assert_eq!(
-        mtype(&config, "autoboot.txt"),
-        "[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n"
-    );
+    assert_eq!(mtype(&config, "autoboot.txt"), autoboot_2_then_3());
     let boot_a = out.join("boot-a.part");
     extract(&img, parts[1].start, parts[1].size, &boot_a);
     assert!(

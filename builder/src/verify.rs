@@ -1,5 +1,6 @@
 //! Checking a finished image the way the firmware and the field's tools will see it.
 
+use appliance::layout::autoboot::AUTOBOOT_LEN;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -171,9 +172,13 @@ fn boot(
         f.pass("partition 1 is FAT");
         if files.iter().any(|x| x == "autoboot.txt") {
             let text = probe::read_fat_file(image, &p.table, 1, "autoboot.txt")?;
+            // Under the firmware's 512, and the fixed length a commit rewrites in place.
             f.check(
-                text.len() < crate::boot::AUTOBOOT_MAX,
-                format!("autoboot.txt is {} bytes (under 512)", text.len()),
+                text.len() == AUTOBOOT_LEN && AUTOBOOT_LEN < crate::boot::AUTOBOOT_MAX,
+                format!(
+                    "autoboot.txt is {} bytes ({AUTOBOOT_LEN}, under 512, so an update rewrites it in place)",
+                    text.len()
+                ),
             );
             for line in String::from_utf8_lossy(&text).lines() {
                 if let Some(n) = line.trim().strip_prefix("boot_partition=") {

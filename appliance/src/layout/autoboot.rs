@@ -6,6 +6,17 @@
 /// (Raspberry Pi documentation, "autoboot.txt").
 pub const AUTOBOOT_MAX: usize = 512;
 
+/// autoboot.txt's length, always: the text is padded with comment lines to it, so a commit
+/// rewrites the file's one sector in place rather than giving it new clusters (see
+/// `update::bootctl`).
+pub const AUTOBOOT_LEN: usize = 256;
+
+const _: () = assert!(AUTOBOOT_LEN < AUTOBOOT_MAX);
+
+/// The longest line the padding writes; config.txt-style lines are kept well under the
+/// firmware's line limit.
+const PAD_LINE: usize = 64;
+
 /// The file's name on the config partition.
 pub const AUTOBOOT: &str = "autoboot.txt";
 
@@ -19,12 +30,22 @@ pub struct Autoboot {
 }
 
 impl Autoboot {
-    /// The text, with `tryboot_a_b=1` so the firmware takes the `[tryboot]` section's
-    /// partition (not a second autoboot.txt) when the flag is set.
+    /// The text, [`AUTOBOOT_LEN`] bytes long, with `tryboot_a_b=1` so the firmware takes the
+    /// `[tryboot]` section's partition (not a second autoboot.txt) when the flag is set.
     pub fn render(&self) -> String {
-        let mut s = format!("[all]\ntryboot_a_b=1\nboot_partition={}\n", self.default);
+        let mut s = format!(
+            "# d3kOS boot slots. The updater rewrites this file in place:\n\
+             # keep it {AUTOBOOT_LEN} bytes long.\n\
+             [all]\ntryboot_a_b=1\nboot_partition={}\n",
+            self.default
+        );
         if let Some(b) = self.tryboot {
             s.push_str(&format!("[tryboot]\nboot_partition={b}\n"));
+        }
+        while s.len() < AUTOBOOT_LEN {
+            let line = (AUTOBOOT_LEN - s.len()).min(PAD_LINE);
+            s.push_str(&"#".repeat(line - 1));
+            s.push('\n');
         }
         s
     }
@@ -73,12 +94,19 @@ mod tests {
             tryboot: Some(3),
         };
         let text = a.render();
-        assert_eq!(
-            text,
-            "[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n"
+        assert!(
+            text.contains("[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n"),
+            "{text}"
         );
-        assert!(text.len() < AUTOBOOT_MAX);
         assert_eq!(Autoboot::parse(&text), Some(a));
+        for default in [1, 99, u32::MAX] {
+            for tryboot in [None, Some(2), Some(u32::MAX)] {
+                let t = Autoboot { default, tryboot }.render();
+                assert_eq!(t.len(), AUTOBOOT_LEN, "{t}");
+                assert!(t.lines().all(|l| l.len() < PAD_LINE), "{t}");
+                assert_eq!(Autoboot::parse(&t), Some(Autoboot { default, tryboot }));
+            }
+        }
         assert_eq!(
             Autoboot::parse(
                 "# x\n[all]\nboot_partition=3\nboot_partition=5\n[pi4]\nboot_partition=9\n"

@@ -1,12 +1,18 @@
 //! The boot loader's two switches, behind one interface: which slot boots by default (the
 //! committed one), and a one-time try of the other.
 //!
-//! Both back ends keep the default in autoboot.txt on the config partition, rewritten whole
-//! (temporary file, fsync, rename, fsync of the folder): vfat's rename over an existing name
-//! rewrites that name's one directory entry to point at the new data, so a cut leaves the
-//! entry pointing at the old text or the new, and at worst an orphaned temporary file that
-//! fsck.fat (run before every mount) clears. The one-time flag differs: the Pi firmware's is
-//! set through the firmware mailbox (the d3kos-tryboot module), the harness's is a file.
+//! Both back ends keep the default in autoboot.txt on the config partition. It is rewritten
+//! in place: the same length (`AUTOBOOT_LEN`, padded with comments), the bytes overwritten at
+//! offset 0, then fsync. The file is shorter than one sector, so the change is one sector
+//! write of its data (and one of its directory entry's time): a cut leaves the old text or
+//! the new. Replacing it by rename is not safe on vfat, which has no journal: a cut inside
+//! the rename can leave the old name and the temporary one pointing at the same cluster, and
+//! fsck.fat (run before the partition is mounted) then truncates one of them, which the
+//! power-cut campaign saw leave an empty autoboot.txt: a Pi that boots nothing. Only a file
+//! of another length (from an older image) is replaced whole, once.
+//!
+//! The one-time flag differs: the Pi firmware's is set through the firmware mailbox (the
+//! d3kos-tryboot module), the harness's is a file whose presence is the flag.
 
 use std::path::Path;
 
@@ -72,9 +78,37 @@ pub fn can_try(d: &Device) -> Result<(), UpdateError> {
 
 fn write_autoboot(d: &Device, a: Autoboot, step: &str) -> Result<(), UpdateError> {
     let text = a.render();
-    crate::state::write_atomic(&d.autoboot_path(), text.as_bytes())?;
+    let path = d.autoboot_path();
+    if !overwrite_in_place(&path, text.as_bytes()).map_err(io(&path))? {
+        crate::state::write_atomic(&path, text.as_bytes())?;
+    }
     reached(step);
     Ok(())
+}
+
+/// Puts `bytes` over the file's own bytes and syncs them, when the file is already exactly
+/// that long; `false` (nothing written) when it is missing or of another length.
+fn overwrite_in_place(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if file.metadata()?.len() != bytes.len() as u64 {
+        return Ok(false);
+    }
+    let mut now = vec![0; bytes.len()];
+    file.read_exact_at(&mut now, 0)?;
+    if now != bytes {
+        file.write_all_at(bytes, 0)?;
+        file.sync_all()?;
+    }
+    Ok(true)
 }
 
 /// Arranges the next boot, once, into `slot`; the default stays.
@@ -249,5 +283,49 @@ mod tests {
                 tryboot: Some(2)
             }
         );
+    }
+
+    /// Regression: the commit replaced autoboot.txt by rename, which a power cut on vfat can
+    /// turn into an empty file after fsck.fat. It is now the same file, overwritten in place.
+    #[test]
+    fn a_commit_rewrites_autoboot_in_place_and_an_older_file_only_once() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = pi(dir.path(), Some(TRYBOOT_AB_SINCE), 1, true);
+        let path = d.autoboot_path();
+        let inode = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        let first = inode(&path);
+        commit(&d, Slot::B).unwrap();
+        commit(&d, Slot::A).unwrap();
+        arrange_try(&d, Slot::B).unwrap();
+        commit(&d, Slot::B).unwrap();
+        assert_eq!(
+            inode(&path),
+            first,
+            "autoboot.txt was replaced, not overwritten"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.len(), crate::layout::autoboot::AUTOBOOT_LEN);
+        assert_eq!(
+            Autoboot::parse(&text),
+            Some(Autoboot {
+                default: 3,
+                tryboot: Some(2)
+            })
+        );
+        assert_eq!(
+            std::fs::read_dir(&d.config).unwrap().count(),
+            1,
+            "a temporary file was left beside autoboot.txt"
+        );
+
+        // An image built before the fixed length: replaced whole once, in place after that.
+        std::fs::write(&path, "[all]\ntryboot_a_b=1\nboot_partition=3\n").unwrap();
+        commit(&d, Slot::A).unwrap();
+        let replaced = inode(&path);
+        assert_eq!(d.autoboot().unwrap().default, 2);
+        commit(&d, Slot::B).unwrap();
+        assert_eq!(inode(&path), replaced);
+        assert_eq!(d.autoboot().unwrap().default, 3);
     }
 }

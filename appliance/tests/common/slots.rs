@@ -157,7 +157,11 @@ impl Rig {
         std::fs::write(p.join("keys/release.pub"), &key.public).unwrap();
         std::fs::write(
             p.join("config/autoboot.txt"),
-            "[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n",
+            appliance::layout::autoboot::Autoboot {
+                default: 2,
+                tryboot: Some(3),
+            }
+            .render(),
         )
         .unwrap();
         for (name, size) in [("boot-a", BOOT_PARTITION), ("boot-b", BOOT_PARTITION)] {
