@@ -13,8 +13,8 @@ pub const AUTOBOOT_LEN: usize = 256;
 
 const _: () = assert!(AUTOBOOT_LEN < AUTOBOOT_MAX);
 
-/// The longest line the padding writes; config.txt-style lines are kept well under the
-/// firmware's line limit.
+/// The longest line the padding writes: the firmware reads config.txt-style lines of at
+/// most 80 characters (Raspberry Pi config.txt docs, older firmware; 98 in newer).
 const PAD_LINE: usize = 64;
 
 /// The file's name on the config partition.
