@@ -395,6 +395,21 @@ pub fn round_trip(
     );
     eprintln!("{arch}: the restored slot a runs 0.1.1, committed; the owner signed in again");
     hang_is_reset(arch, shell, g);
+
+    // After the reset the card powers on as after any cut: the committed slot, its release.
+    let (g, trying) = card.power_on("after-the-hang");
+    assert!(!trying, "the reset left a try arranged");
+    let g = ready(g, "after the hang");
+    let s = status(shell, &g);
+    assert_eq!(
+        (s["running"].as_str(), s["committed"].as_str()),
+        (Some("a"), Some("a")),
+        "{s}"
+    );
+    assert_eq!(version(&g), "0.1.1");
+    let clean = g.power_down(Duration::from_secs(120));
+    assert!(clean, "the boot after the hang did not power off cleanly");
+    eprintln!("{arch}: after the hang slot a came back with 0.1.1, and powered off cleanly");
 }
 
 /// After the helper arranged a try of 0.1.1 in `slot`: the device restarts by itself, the
