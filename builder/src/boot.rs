@@ -313,9 +313,13 @@ mod tests {
     #[test]
     fn autoboot_names_both_slots_and_stays_small() {
         let s = autoboot_txt(2, Some(3)).unwrap();
-        assert!(
-            s.contains("[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n"),
-            "{s}"
+        assert_eq!(
+            s,
+            appliance::layout::autoboot::Autoboot {
+                default: 2,
+                tryboot: Some(3)
+            }
+            .render()
         );
         assert!(s.len() < AUTOBOOT_MAX);
     }

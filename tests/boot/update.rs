@@ -400,13 +400,7 @@ pub fn round_trip(
     let (g, trying) = card.power_on("after-the-hang");
     assert!(!trying, "the reset left a try arranged");
     let g = ready(g, "after the hang");
-    let s = status(shell, &g);
-    assert_eq!(
-        (s["running"].as_str(), s["committed"].as_str()),
-        (Some("a"), Some("a")),
-        "{s}"
-    );
-    assert_eq!(version(&g), "0.1.1");
+    runs_committed_0_1_1(shell, &g, "a");
     let clean = g.power_down(Duration::from_secs(120));
     assert!(clean, "the boot after the hang did not power off cleanly");
     eprintln!("{arch}: after the hang slot a came back with 0.1.1, and powered off cleanly");
@@ -431,14 +425,20 @@ fn restarted_into_a_committed_try(
     let g = ready(g, &format!("{tag}: the try"));
     let v = verdict(&g, Duration::from_secs(400));
     assert_eq!(v["verdict"], "committed", "{v}");
-    assert_eq!(version(&g), "0.1.1");
-    let s = status(shell, &g);
+    let s = runs_committed_0_1_1(shell, &g, slot);
+    (g, s)
+}
+
+/// The guest runs 0.1.1 from `slot`, which is the committed one; its update status.
+fn runs_committed_0_1_1(shell: &dyn Fn(&Guest, &str) -> String, g: &Guest, slot: &str) -> Value {
+    assert_eq!(version(g), "0.1.1");
+    let s = status(shell, g);
     assert_eq!(
         (s["running"].as_str(), s["committed"].as_str()),
         (Some(slot), Some(slot)),
         "{s}"
     );
-    (g, s)
+    s
 }
 
 /// `POST path` with JSON `body` as the owner; the answer, which must be 200.

@@ -94,9 +94,16 @@ mod tests {
             tryboot: Some(3),
         };
         let text = a.render();
-        assert!(
-            text.contains("[all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n"),
-            "{text}"
+        assert_eq!(
+            text,
+            format!(
+                "# d3kOS boot slots. The updater rewrites this file in place:\n\
+                 # keep it 256 bytes long.\n\
+                 [all]\ntryboot_a_b=1\nboot_partition=2\n[tryboot]\nboot_partition=3\n\
+                 {}\n{}\n",
+                "#".repeat(63),
+                "#".repeat(40)
+            )
         );
         assert_eq!(Autoboot::parse(&text), Some(a));
         for default in [1, 99, u32::MAX] {
