@@ -54,6 +54,18 @@ fn repo() -> PathBuf {
         .to_owned()
 }
 
+/// The release the default recipe builds, which every boot test flashes.
+fn shipped() -> String {
+    builder::config::Recipe::load(&repo().join("recipes/d3kos.toml"))
+        .expect("the default recipe loads")
+        .version
+}
+
+/// The default recipe's artifact stem for `board`.
+fn stem(board: &str) -> String {
+    format!("d3kOS-{}-{board}", shipped())
+}
+
 fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
@@ -77,7 +89,7 @@ fn build(board: &str, out: &Path, extra: &[&str]) -> PathBuf {
         .arg(out)
         .args(extra));
     eprintln!("{board}: built in {:.1} s", t.elapsed().as_secs_f64());
-    out.join(format!("d3kOS-0.1.0-{board}.img"))
+    out.join(format!("{}.img", stem(board)))
 }
 
 fn manifest(out: &Path) -> Value {
@@ -1338,6 +1350,19 @@ fn boots_as_virt(image: &Path, work: &Path) {
         .unwrap_or_else(|e| panic!("rpi4: the image did not come up: {e}"));
     let (code, version) = http(guest.port, "GET", "/api/version", None, None).unwrap();
     assert_eq!(code, 200, "{version}");
+    // The version the settings page shows is the release the recipe built.
+    let shown: Value = serde_json::from_str(&version).unwrap();
+    assert_eq!(
+        shown["version"].as_str(),
+        Some(shipped().as_str()),
+        "{version}"
+    );
+    assert!(
+        shown["version_txt"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(&format!("d3kOS {}\n", shipped()))),
+        "{version}"
+    );
     eprintln!(
         "rpi4: first boot ready in {:.1} s under Tcg; /api/version: {version}",
         ready.as_secs_f64()
@@ -1504,9 +1529,10 @@ fn rpi4_from_one_base_is_bit_identical_and_passes_verify() {
         .to_string();
     let second = work.path().join("second");
     build("rpi4", &second, &["--formats", "img,bmap", "--base", &base]);
-    for name in ["d3kOS-0.1.0-rpi4.img", "d3kOS-0.1.0-rpi4.bmap"] {
+    let stem = stem("rpi4");
+    for name in [format!("{stem}.img"), format!("{stem}.bmap")] {
         let sum = |d: &Path| {
-            run(Command::new("sha256sum").arg(d.join(name)))
+            run(Command::new("sha256sum").arg(d.join(&name)))
                 .split_whitespace()
                 .next()
                 .unwrap()
@@ -1519,7 +1545,7 @@ fn rpi4_from_one_base_is_bit_identical_and_passes_verify() {
         );
     }
     let sizes = |ext: &str| {
-        std::fs::metadata(first.join(format!("d3kOS-0.1.0-rpi4.{ext}")))
+        std::fs::metadata(first.join(format!("{stem}.{ext}")))
             .unwrap()
             .len()
     };

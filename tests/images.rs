@@ -30,6 +30,18 @@ fn recipe() -> PathBuf {
     repo().join("recipes/d3kos.toml")
 }
 
+/// The release the default recipe builds.
+fn version() -> String {
+    builder::config::Recipe::load(&recipe())
+        .expect("the default recipe loads")
+        .version
+}
+
+/// The default recipe's artifact stem for `board`: `d3kOS-VERSION-BOARD`.
+fn stem(board: &str) -> String {
+    format!("d3kOS-{}-{board}", version())
+}
+
 /// The fixture tarball, made once per test run.
 fn fixture_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
@@ -315,7 +327,7 @@ fn assert_golden(name: &str, text: &str) {
 fn board_image_passes_field_tools(board: &str) {
     let out = tempfile::tempdir().unwrap();
     let built = run(&mut build_cmd(board, fixture_tar(), out.path()));
-    let stem = format!("d3kOS-0.1.0-{board}");
+    let stem = stem(board);
     let img = out.path().join(format!("{stem}.img"));
     let stdout = String::from_utf8_lossy(&built.stdout);
     assert!(
@@ -405,12 +417,17 @@ fn board_image_passes_field_tools(board: &str) {
         std::fs::metadata(&xz).unwrap().len()
     );
     assert_eq!(entry["release_date"], "2026-11-29");
-    assert!(
-        entry["url"]
-            .as_str()
-            .unwrap()
-            .ends_with(&format!("/{stem}.img.xz"))
+    assert_eq!(
+        entry["url"],
+        format!("https://d3kos.org/releases/{}/{stem}.img.xz", version())
     );
+    // A 64-bit image is offered only for a Pi with a 64-bit OS chosen in Imager.
+    let devices = if board == "rpi4" {
+        serde_json::json!(["pi4-64bit"])
+    } else {
+        serde_json::json!([])
+    };
+    assert_eq!(entry["devices"], devices);
     for key in ["name", "description", "icon", "devices", "init_format"] {
         assert!(!entry[key].is_null(), "os_list.json lacks {key}");
     }
@@ -738,7 +755,7 @@ fn rebuild_is_bit_identical() {
             .arg(line)
             .env("TZ", tz)
             .env_remove("SOURCE_DATE_EPOCH"));
-        let stem = out.join("d3kOS-0.1.0-rpi4");
+        let stem = out.join(stem("rpi4"));
         let files = ["img", "img.xz", "img.gz", "bmap"]
             .map(|e| PathBuf::from(format!("{}.{e}", stem.display())));
         let mut s: Vec<String> = files.iter().map(|f| sha256(f)).collect();
@@ -790,7 +807,7 @@ fn assembly_runs_as_a_non_root_user() {
         ))
     };
     assert!(status.status.success());
-    let img = out.path().join("out/d3kOS-0.1.0-qemu-arm64.img");
+    let img = out.path().join(format!("out/{}.img", stem("qemu-arm64")));
     let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&img).unwrap());
     assert_ne!(owner, 0, "the image was written by the unprivileged user");
     // Root ownership, setuid and capabilities still land in the image.
@@ -1130,7 +1147,7 @@ fn rpi4_without_the_pican_m_loads_no_overlay() {
     );
     let out = work.path().join("out");
     run(&mut build_with(&recipe, "rpi4", fixture_tar(), &out));
-    let img = out.join("d3kOS-0.1.0-rpi4.img");
+    let img = out.join(format!("{}.img", stem("rpi4")));
     let (_, parts) = sfdisk(&img);
     let boot_a = out.join("boot-a.part");
     extract(&img, parts[1].start, parts[1].size, &boot_a);
@@ -1202,7 +1219,7 @@ fn rpi4_gpt_variant_is_one_setting_away() {
     );
     let out = work.path().join("out");
     run(&mut build_with(&recipe, "rpi4", fixture_tar(), &out));
-    let img = out.join("d3kOS-0.1.0-rpi4.img");
+    let img = out.join(format!("{}.img", stem("rpi4")));
     let (label, parts) = sfdisk(&img);
     assert_eq!(label, "gpt");
     assert_eq!(
@@ -1260,10 +1277,10 @@ fn an_image_becomes_a_signed_bundle_that_minisign_and_the_device_accept() {
         .arg("img")
         .arg("--key")
         .arg(&sk));
-    let image = out.join("d3kOS-0.1.0-rpi4.img");
-    let bundle = out.join("d3kOS-0.1.0-rpi4.d3kb");
-    let sum = std::fs::read_to_string(out.join("d3kOS-0.1.0-rpi4.d3kb.sha256")).unwrap();
-    assert_eq!(sum, format!("{}  d3kOS-0.1.0-rpi4.d3kb\n", sha256(&bundle)));
+    let image = out.join(format!("{}.img", stem("rpi4")));
+    let bundle = out.join(format!("{}.d3kb", stem("rpi4")));
+    let sum = std::fs::read_to_string(out.join(format!("{}.d3kb.sha256", stem("rpi4")))).unwrap();
+    assert_eq!(sum, format!("{}  {}.d3kb\n", sha256(&bundle), stem("rpi4")));
 
     // minisign itself accepts the manifest's signature with the public key.
     let (manifest, sig, header) = bundle_parts(&bundle, work.path());
@@ -1278,7 +1295,7 @@ fn an_image_becomes_a_signed_bundle_that_minisign_and_the_device_accept() {
     let said = String::from_utf8_lossy(&said.stdout);
     assert!(
         said.contains("Signature and comment signature verified")
-            && said.contains("d3kOS 0.1.0 rpi4"),
+            && said.contains(&format!("d3kOS {} rpi4", version())),
         "{said}"
     );
     let m: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
@@ -1366,14 +1383,15 @@ fn an_image_becomes_a_signed_bundle_that_minisign_and_the_device_accept() {
         .arg(&sk)
         .arg("--out")
         .arg(&again));
-    let (manifest2, _, header2) = bundle_parts(&again.join("d3kOS-0.1.0-rpi4.d3kb"), work.path());
+    let (manifest2, _, header2) =
+        bundle_parts(&again.join(format!("{}.d3kb", stem("rpi4"))), work.path());
     assert_eq!(
         std::fs::read(&manifest2).unwrap(),
         std::fs::read(&manifest).unwrap()
     );
     let (a, b) = (
         std::fs::read(&bundle).unwrap(),
-        std::fs::read(again.join("d3kOS-0.1.0-rpi4.d3kb")).unwrap(),
+        std::fs::read(again.join(format!("{}.d3kb", stem("rpi4")))).unwrap(),
     );
     assert!(a[header..] == b[header2..], "the payloads differ");
 

@@ -21,6 +21,10 @@ pub struct Options {
     pub trust: Vec<PathBuf>,
     /// The version instead of the recipe's.
     pub release: Option<String>,
+    /// Where the release is published, instead of the recipe's `imager.url_base`.
+    pub url_base: Option<String>,
+    /// A signed update bundle will be made beside the image (README.txt lists it).
+    pub bundle: bool,
     /// Overlay folders after the recipe's.
     pub overlays: Vec<PathBuf>,
     pub recipe: PathBuf,
@@ -106,6 +110,12 @@ pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result
     if let Some(v) = &opts.release {
         appliance::bundle::Version::parse(v).map_err(|e| anyhow::anyhow!("--release: {e}"))?;
         recipe.version = v.clone();
+    }
+    if let Some(url) = &opts.url_base {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            bail!("--url-base `{url}`: Raspberry Pi Imager needs an absolute http(s) URL");
+        }
+        recipe.imager.url_base = url.trim_end_matches('/').to_owned();
     }
     recipe.overlays.extend(opts.overlays.iter().cloned());
     if let Some(formats) = &opts.formats {
@@ -371,7 +381,14 @@ pub fn run(opts: &Options, mut progress: impl FnMut(u64, u64)) -> anyhow::Result
         let exts: Vec<&str> = compressed.iter().map(|(e, _, _)| *e).collect();
         write(
             "README.txt".into(),
-            readme::render(&recipe, &board, &stem, &assembled.partitions, &exts),
+            readme::render(
+                &recipe,
+                &board,
+                &stem,
+                &assembled.partitions,
+                &exts,
+                opts.bundle,
+            ),
         )?;
         Ok(Report {
             files: staged.iter().map(|s| s.dest.clone()).collect(),

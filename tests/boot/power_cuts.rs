@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::boot::{Guest, ssh};
-use super::update::{Bundles, Card, ready, restart, serve, status, verdict, version};
+use super::update::{
+    Bundles, Card, Releases, ready, releases, restart, serve, status, verdict, version,
+};
 
 /// A small deterministic generator (xorshift64*): the same seed cuts at the same moments.
 struct Moments(u64);
@@ -60,9 +62,10 @@ pub fn campaign(
     let arch = card.arch;
     let board = format!("qemu-{arch}");
     let port = serve(bundles.dir.clone());
+    let Releases { shipped, next, .. } = releases();
     let install = format!(
         "sudo -n d3kosd update install --force --no-reboot \
-         http://10.0.2.2:{port}/d3kOS-0.1.1-{board}.d3kb"
+         http://10.0.2.2:{port}/d3kOS-{next}-{board}.d3kb"
     );
     let sh = |g: &Guest, cmd: &str| super::boot::ssh_run(g.ssh_port, key, user, cmd);
     let shell: &dyn Fn(&Guest, &str) -> String = &sh;
@@ -130,7 +133,7 @@ pub fn campaign(
         );
         let v = version(&g);
         assert!(
-            v == "0.1.0" || v == "0.1.1",
+            v == shipped || v == next,
             "cut {i}: running {v}, which no slot was given"
         );
         eprintln!(

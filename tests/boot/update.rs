@@ -11,7 +11,29 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::boot::{Accel, Guest, console_value, firmware, http};
-use crate::{BIN, repo, run};
+use crate::{BIN, repo, run, shipped};
+
+/// The releases the round trip uses: the one the images ship (the default recipe's), the
+/// next, and a broken one after that, so that a new version in the recipe needs no edit here.
+pub struct Releases {
+    pub shipped: String,
+    pub next: String,
+    pub broken: String,
+}
+
+pub fn releases() -> Releases {
+    let shipped = shipped();
+    let bumped = |by: u64| {
+        let (head, last) = shipped.rsplit_once('.').expect("a version like 0.9.1.2");
+        let last: u64 = last.parse().expect("a release version ends in a number");
+        format!("{head}.{}", last + by)
+    };
+    Releases {
+        next: bumped(1),
+        broken: bumped(2),
+        shipped,
+    }
+}
 
 /// A minisign key pair made by minisign itself, the secret without a password.
 pub fn keys(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -32,18 +54,19 @@ pub struct Bundles {
     pub dir: PathBuf,
 }
 
-/// Builds the next two releases of `board` with their bundles signed by `sk`: 0.1.1, and
-/// 0.1.2 whose appliance cannot start (its configuration is not TOML). Beside them: 0.1.1
-/// signed by another key, with a flipped byte, and cut short.
+/// Builds the next two releases of `board` with their bundles signed by `sk`: the next, and
+/// a broken one whose appliance cannot start (its configuration is not TOML). Beside them:
+/// the next signed by another key, with a flipped byte, and cut short.
 pub fn bundles(board: &str, work: &Path, sk: &Path, pk: &Path) -> Bundles {
     let dir = work.join("bundles");
     std::fs::create_dir_all(&dir).unwrap();
     let broken = work.join("broken-overlay/etc/d3kos");
     std::fs::create_dir_all(&broken).unwrap();
     std::fs::write(broken.join("appliance.toml"), "this is [not TOML\n").unwrap();
+    let Releases { next, broken, .. } = releases();
     for (version, extra) in [
-        ("0.1.1", None),
-        ("0.1.2", Some(work.join("broken-overlay"))),
+        (next.as_str(), None),
+        (broken.as_str(), Some(work.join("broken-overlay"))),
     ] {
         let out = work.join(format!("out-{version}"));
         let t = std::time::Instant::now();
@@ -78,7 +101,7 @@ pub fn bundles(board: &str, work: &Path, sk: &Path, pk: &Path) -> Bundles {
         // Only the bundles are kept: the images are 1.5 GB each.
         std::fs::remove_dir_all(&out).unwrap();
     }
-    let good = std::fs::read(dir.join(format!("d3kOS-0.1.1-{board}.d3kb"))).unwrap();
+    let good = std::fs::read(dir.join(format!("d3kOS-{next}-{board}.d3kb"))).unwrap();
     let mut flipped = good.clone();
     let at = good.len() - good.len() / 3;
     flipped[at] ^= 0x40;
@@ -253,9 +276,10 @@ pub fn verdict(g: &Guest, limit: Duration) -> Value {
     }
 }
 
-/// From a running v1 `guest`: the refusals, 0.1.1 installed, tried and committed, 0.1.2
-/// installed from the committed try, failing and rolled back, and 0.1.1 running after the
-/// restart that follows. Ends with the guest powered down.
+/// From a running `guest` of the shipped release: the refusals, the next installed, tried
+/// and committed, the broken one installed from the committed try, failing and rolled back,
+/// the next running after the restart that follows, a factory restore, and a hang reset.
+/// Ends with the guest powered down.
 pub fn round_trip(
     card: &Card,
     guest: Guest,
@@ -264,6 +288,12 @@ pub fn round_trip(
     jar: &Path,
 ) {
     let arch = card.arch;
+    let Releases {
+        shipped,
+        next,
+        broken,
+    } = releases();
+    let (shipped, next, broken) = (shipped.as_str(), next.as_str(), broken.as_str());
     let port = serve(bundles.dir.clone());
     let url = |name: &str| format!("http://10.0.2.2:{port}/{name}");
     watchdog_armed(arch, shell, &guest);
@@ -293,40 +323,41 @@ pub fn round_trip(
     );
     assert_ne!(after["b"]["state"], "installed", "{after}");
 
-    // 0.1.1, as the owner installs it from the web page: the appliance takes a backup, the
+    // The next release, as the owner installs it from the web page: the appliance takes a backup, the
     // root helper (d3kos-update.socket) downloads and writes slot b, and restarts the device
     // into the try.
-    let v2 = url(&format!("d3kOS-0.1.1-{}.d3kb", board_of(arch)));
+    let v2 = url(&format!("d3kOS-{next}-{}.d3kb", board_of(arch)));
     let t = std::time::Instant::now();
     let (answer, phases) = api_install(&guest, jar, &v2);
     assert_eq!(answer["data"]["slot"], "b", "{answer}");
-    assert_eq!(answer["data"]["version"], "0.1.1", "{answer}");
+    assert_eq!(answer["data"]["version"].as_str(), Some(next), "{answer}");
     assert!(
         phases.iter().any(|p| p == "installing"),
         "the status page never showed the install: {phases:?}"
     );
     eprintln!(
-        "{arch}: 0.1.1 installed through POST /api/update/install in {:.1} s, after backup {} \
+        "{arch}: {next} installed through POST /api/update/install in {:.1} s, after backup {} \
          (the status page showed {phases:?})",
         t.elapsed().as_secs_f64(),
         answer["data"]["backup"]
     );
-    let (g, s) = restarted_into_a_committed_try(card, guest, shell, "update-try-0.1.1", "b");
-    assert_eq!(s["a"]["version"], "0.1.0", "{s}");
+    let (g, s) =
+        restarted_into_a_committed_try(card, guest, shell, &format!("update-try-{next}"), "b");
+    assert_eq!(s["a"]["version"].as_str(), Some(shipped), "{s}");
     assert_eq!(s["a"]["state"], "good", "{s}");
     assert_eq!(s["last_attempt"]["outcome"], "committed", "{s}");
     let log = boat_log(&g, jar);
     for says in [
-        "0.1.1 installed into slot B",
-        "0.1.1 came up healthy in slot B",
+        format!("{next} installed into slot B"),
+        format!("{next} came up healthy in slot B"),
     ] {
-        assert!(log.contains(says), "the boat log lacks {says:?}: {log}");
+        assert!(log.contains(&says), "the boat log lacks {says:?}: {log}");
     }
-    eprintln!("{arch}: 0.1.1 tried and committed, both in the boat log");
+    eprintln!("{arch}: {next} tried and committed, both in the boat log");
 
-    // 0.1.2, whose appliance does not start: tried, not committed, back to 0.1.1, which
-    // also shows the commit of 0.1.1 holding across a restart.
-    let v3 = url(&format!("d3kOS-0.1.2-{}.d3kb", board_of(arch)));
+    // The broken release, whose appliance does not start: tried, not committed, back to the
+    // next, which also shows the commit of the next holding across a restart.
+    let v3 = url(&format!("d3kOS-{broken}-{}.d3kb", board_of(arch)));
     let (out, code) = inside(
         shell,
         &g,
@@ -335,7 +366,7 @@ pub fn round_trip(
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("into slot A"), "{out}");
     restart(shell, g);
-    let (mut g, trying) = card.power_on("update-try-0.1.2");
+    let (mut g, trying) = card.power_on(&format!("update-try-{broken}"));
     assert!(trying);
     assert!(
         g.wait_exit(Duration::from_secs(900)),
@@ -344,11 +375,11 @@ pub fn round_trip(
     );
     let v = verdict(&g, Duration::from_secs(1));
     assert_eq!(v["verdict"], "rolled-back", "{v}");
-    eprintln!("{arch}: 0.1.2 rolled back: {}", v["reason"]);
-    let (g, trying) = card.power_on("update-back-to-0.1.1");
+    eprintln!("{arch}: {broken} rolled back: {}", v["reason"]);
+    let (g, trying) = card.power_on(&format!("update-back-to-{next}"));
     assert!(!trying);
-    let g = ready(g, "back to 0.1.1");
-    assert_eq!(version(&g), "0.1.1");
+    let g = ready(g, &format!("back to {next}"));
+    assert_eq!(version(&g), next);
     // Its verdict notes the rollback the broken try could not.
     let v = verdict(&g, Duration::from_secs(300));
     assert_eq!(v["verdict"], "steady", "{v}");
@@ -359,17 +390,18 @@ pub fn round_trip(
         "{s}"
     );
     assert_eq!(s["a"]["state"], "bad", "{s}");
-    assert_eq!(s["last_attempt"]["version"], "0.1.2", "{s}");
+    assert_eq!(s["last_attempt"]["version"].as_str(), Some(broken), "{s}");
     assert_eq!(s["last_attempt"]["outcome"], "rolled-back", "{s}");
     let log = boat_log(&g, jar);
     assert!(
-        log.contains("0.1.2 in slot A was not kept"),
+        log.contains(&format!("{broken} in slot A was not kept")),
         "the boat log lacks the rollback: {log}"
     );
-    eprintln!("{arch}: 0.1.1 runs after the restart, committed; the rollback is in the boat log");
+    eprintln!("{arch}: {next} runs after the restart, committed; the rollback is in the boat log");
 
-    // A factory restore from the web page: the data backup taken before 0.1.1 restored, then
-    // the running 0.1.1 copied over the broken 0.1.2 in slot a, tried and committed.
+    // A factory restore from the web page: the data backup taken before the next release
+    // restored, then the running next copied over the broken one in slot a, tried and
+    // committed.
     let backup = answer["data"]["backup"].as_str().unwrap().to_owned();
     let t = std::time::Instant::now();
     let restored = owner_post(
@@ -379,34 +411,40 @@ pub fn round_trip(
         &serde_json::json!({ "backup": backup }).to_string(),
     );
     assert_eq!(restored["data"]["slot"], "a", "{restored}");
-    assert_eq!(restored["data"]["version"], "0.1.1", "{restored}");
+    assert_eq!(
+        restored["data"]["version"].as_str(),
+        Some(next),
+        "{restored}"
+    );
     assert_eq!(restored["data"]["restored"], backup.as_str(), "{restored}");
     eprintln!(
         "{arch}: factory restore through POST /api/update/factory-restore: backup {backup} \
-         restored and 0.1.1 copied into slot a in {:.1} s",
+         restored and {next} copied into slot a in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let (g, s) = restarted_into_a_committed_try(card, g, shell, "factory-restore", "a");
-    assert_eq!(s["b"]["version"], "0.1.1", "{s}");
+    assert_eq!(s["b"]["version"].as_str(), Some(next), "{s}");
     let log = boat_log(&g, jar);
     assert!(
-        log.contains("Factory restore: 0.1.1 copied from slot B into slot A"),
+        log.contains(&format!(
+            "Factory restore: {next} copied from slot B into slot A"
+        )),
         "the boat log lacks the factory restore: {log}"
     );
-    eprintln!("{arch}: the restored slot a runs 0.1.1, committed; the owner signed in again");
+    eprintln!("{arch}: the restored slot a runs {next}, committed; the owner signed in again");
     hang_is_reset(arch, shell, g);
 
     // After the reset the card powers on as after any cut: the committed slot, its release.
     let (g, trying) = card.power_on("after-the-hang");
     assert!(!trying, "the reset left a try arranged");
     let g = ready(g, "after the hang");
-    runs_committed_0_1_1(shell, &g, "a");
+    runs_committed_next(shell, &g, "a");
     let clean = g.power_down(Duration::from_secs(120));
     assert!(clean, "the boot after the hang did not power off cleanly");
-    eprintln!("{arch}: after the hang slot a came back with 0.1.1, and powered off cleanly");
+    eprintln!("{arch}: after the hang slot a came back with {next}, and powered off cleanly");
 }
 
-/// After the helper arranged a try of 0.1.1 in `slot`: the device restarts by itself, the
+/// After the helper arranged a try of the next release in `slot`: the device restarts by itself, the
 /// firmware's part boots the try, and its verdict commits it; the guest and its status.
 fn restarted_into_a_committed_try(
     card: &Card,
@@ -425,13 +463,13 @@ fn restarted_into_a_committed_try(
     let g = ready(g, &format!("{tag}: the try"));
     let v = verdict(&g, Duration::from_secs(400));
     assert_eq!(v["verdict"], "committed", "{v}");
-    let s = runs_committed_0_1_1(shell, &g, slot);
+    let s = runs_committed_next(shell, &g, slot);
     (g, s)
 }
 
-/// The guest runs 0.1.1 from `slot`, which is the committed one; its update status.
-fn runs_committed_0_1_1(shell: &dyn Fn(&Guest, &str) -> String, g: &Guest, slot: &str) -> Value {
-    assert_eq!(version(g), "0.1.1");
+/// The guest runs the next release from `slot`, which is the committed one; its update status.
+fn runs_committed_next(shell: &dyn Fn(&Guest, &str) -> String, g: &Guest, slot: &str) -> Value {
+    assert_eq!(version(g), releases().next);
     let s = status(shell, g);
     assert_eq!(
         (s["running"].as_str(), s["committed"].as_str()),

@@ -21,7 +21,7 @@ pub fn render(e: &ImagerEntry) -> String {
             "name": format!("{} {} ({})", r.name, r.version, e.board.description),
             "description": r.imager.description,
             "icon": r.imager.icon,
-            "url": format!("{}/{}", r.imager.url_base, e.download_name),
+            "url": r.download_url(e.download_name),
             "extract_size": e.extract_size,
             "extract_sha256": e.extract_sha256,
             "image_download_size": e.download_size,

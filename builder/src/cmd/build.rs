@@ -51,6 +51,10 @@ pub struct Args {
     /// The release's version, instead of the recipe's [product] version.
     #[arg(long, value_name = "VERSION")]
     release: Option<String>,
+    /// Where the release's files are published, instead of the recipe's imager.url_base
+    /// (`{version}` in it stands for the version); os_list.json points Imager there.
+    #[arg(long, value_name = "URL")]
+    url_base: Option<String>,
     /// Another overlay folder, laid in after the recipe's (repeatable).
     #[arg(long, value_name = "DIR")]
     overlay: Vec<PathBuf>,
@@ -69,6 +73,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         recipe: a.recipe,
         trust: a.trust,
         release: a.release,
+        url_base: a.url_base,
+        bundle: a.sign.key.is_some(),
         overlays: a.overlay,
         rootfs: a.rootfs,
         base: a.base,

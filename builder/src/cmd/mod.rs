@@ -10,7 +10,8 @@ use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    Build(build::Args),
+    // Boxed: its many options would make every other command as large.
+    Build(Box<build::Args>),
     Bundle(bundle::Args),
     Inspect(inspect::Args),
     Prepare(prepare::Args),
@@ -19,7 +20,7 @@ pub enum Command {
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Build(a) => build::run(a),
+        Command::Build(a) => build::run(*a),
         Command::Bundle(a) => bundle::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Prepare(a) => prepare::run(a),

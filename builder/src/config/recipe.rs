@@ -44,7 +44,8 @@ pub struct Imager {
     pub description: String,
     pub icon: String,
     /// Where the release's files will be published; `url` in os_list.json is this plus the
-    /// compressed image's file name.
+    /// compressed image's file name. `{version}` in it stands for the release's version
+    /// (see [`Recipe::download_url`]).
     pub url_base: String,
     pub init_format: String,
 }
@@ -621,6 +622,15 @@ impl Recipe {
     pub fn artifact_stem(&self, board: &str) -> String {
         format!("{}-{}-{}", self.name, self.version, board)
     }
+
+    /// Where Raspberry Pi Imager downloads `file` of this release from: `url_base` with
+    /// `{version}` replaced, so that `--release` moves the URL with the version.
+    pub fn download_url(&self, file: &str) -> String {
+        format!(
+            "{}/{file}",
+            self.imager.url_base.replace("{version}", &self.version)
+        )
+    }
 }
 
 #[cfg(test)]
@@ -646,6 +656,24 @@ url_base = "https://example.org/releases"
         let path = dir.path().join("recipe.toml");
         std::fs::write(&path, format!("{MINIMAL}{extra}")).unwrap();
         (Recipe::load(&path), path)
+    }
+
+    #[test]
+    fn the_download_url_follows_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("recipe.toml");
+        let text = MINIMAL.replace("/releases\"", "/releases/{version}/\"");
+        std::fs::write(&path, text).unwrap();
+        let mut recipe = Recipe::load(&path).unwrap();
+        assert_eq!(
+            recipe.download_url("a.img.xz"),
+            "https://example.org/releases/0.1.0/a.img.xz"
+        );
+        recipe.version = "0.9.1.3".into();
+        assert_eq!(
+            recipe.download_url("a.img.xz"),
+            "https://example.org/releases/0.9.1.3/a.img.xz"
+        );
     }
 
     #[test]
