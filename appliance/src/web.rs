@@ -65,6 +65,13 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../web/app.js"),
     ),
+    // The HTTP API described for clients (OpenAPI 3.1); appliance/tests/openapi.rs holds it
+    // against the routes.
+    (
+        "/api/openapi.json",
+        "application/json",
+        include_bytes!("../web/openapi.json"),
+    ),
 ];
 
 /// Serves the embedded file at `path`.
