@@ -107,9 +107,14 @@ fn repo() -> PathBuf {
         .to_owned()
 }
 
-fn doc() -> String {
-    let path = repo().join(DOC);
+/// A page of the repository, by its path.
+fn page(name: &str) -> String {
+    let path = repo().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn doc() -> String {
+    page(DOC)
 }
 
 /// One line of a section's table.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use builder::config::{Board, Recipe};
 
-use super::{cells, repo};
+use super::{cells, page};
 
 /// Reads a recipe or board file with the real parser; its error message if it refuses.
 type Load = fn(&Path) -> Result<(), String>;
@@ -108,11 +108,6 @@ fn problems(name: &str, page: &str, load: Load) -> Vec<String> {
         }
     }
     out
-}
-
-fn page(name: &str) -> String {
-    let path = repo().join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
