@@ -299,6 +299,15 @@ fn assert_grown(image: &Path, disk: &Path) -> Partition {
         "system-a is not grown to its slot size"
     );
     assert_eq!(a.size, b.size, "the two system slots differ");
+    // ... and its file system with it, online during that first boot.
+    let fs = appliance::ext4::Superblock::read(disk, a.start)
+        .unwrap()
+        .expect("system-a holds an ext4 file system");
+    assert_eq!(
+        fs.bytes(),
+        a.size,
+        "system-a's file system does not fill its grown partition"
+    );
     for shipped in &image_parts {
         let now = grown.iter().find(|g| g.number == shipped.number).unwrap();
         if shipped.number == a.number {
@@ -778,6 +787,23 @@ fn hardened_inside(port: u16, jar: &Path) {
     assert_eq!(daemon["memory_max_bytes"], 512u64 << 20, "{daemon}");
     assert_eq!(daemon["tasks_max"], 64, "{daemon}");
     eprintln!("the daemon in the image: {daemon}");
+    // The release test matrix's disk target: the system file system, grown to its slot,
+    // is less than 80 % full.
+    let disks = serde_json::from_str::<Value>(&body).unwrap()["data"]["disks"].clone();
+    let root = disks
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["mount"] == "/"))
+        .unwrap_or_else(|| panic!("/api/health lists no /: {disks}"));
+    let (total, free) = (
+        root["total_bytes"].as_f64().unwrap(),
+        root["free_bytes"].as_f64().unwrap(),
+    );
+    let used = 100.0 * (total - free) / total;
+    eprintln!(
+        "/ in the image: {used:.1} % of {:.0} MB in use",
+        total / 1e6
+    );
+    assert!(used < 80.0, "/ is {used:.1} % full: {root}");
     let (code, body) = http_with(
         port,
         "GET",

@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod digest;
 pub mod disk;
+pub mod ext4;
 pub mod layout;
 pub mod time;
 

@@ -71,7 +71,7 @@ fn contents(image: &Path, e: &TableEntry) -> std::io::Result<Contents> {
     let mut head = vec![0u8; 2048];
     f.seek(SeekFrom::Start(e.start))?;
     f.read_exact(&mut head)?;
-    if let Some(sb) = ext4::parse_superblock(head[1024..2048].try_into().expect("1024 bytes")) {
+    if let Some(sb) = ext4::Superblock::parse(head[1024..2048].try_into().expect("1024 bytes")) {
         return Ok(Contents::Ext4 {
             label: sb.label,
             uuid: sb.uuid.to_string(),

@@ -6,12 +6,13 @@
 //! partition the image shipped, and refuses a disk whose table it does not recognise.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::disk::{self, Part, PartType, TableEntry};
+use crate::ext4::Superblock;
 use crate::layout::{Create, Extent, FsKind, Plan, Role};
 
 use super::programs::{self, Volume};
@@ -63,12 +64,34 @@ pub fn run(a: &Args, out: &mut dyn Write) -> Result<(), FirstbootError> {
         Some(d) => d.clone(),
         None => root_disk(&kernel)?,
     };
-    grow(&plan, &disk, &kernel, out)
+    grow(&plan, &disk, &kernel, out)?;
+    // The running system's file system, once its partition is as large as planned; a disk
+    // named on the command line is not the running one.
+    if a.disk.is_none() {
+        super::fill::root(&kernel, out)?;
+    }
+    Ok(())
 }
 
 /// The disk holding the root partition: root=PARTUUID= → /dev/disk/by-partuuid → the
 /// partition's parent in sysfs.
 pub fn root_disk(kernel: &Kernel) -> Result<PathBuf, FirstbootError> {
+    let (node, sys) = root_node(kernel)?;
+    let disk = sys
+        .parent()
+        .and_then(Path::file_name)
+        .ok_or_else(|| FirstbootError::NotPartition { path: node.clone() })?;
+    Ok(kernel.dev.join(disk))
+}
+
+/// The root partition's device node and its size in bytes, as the kernel sees them now.
+pub fn root_partition(kernel: &Kernel) -> Result<(PathBuf, u64), FirstbootError> {
+    let (node, sys) = root_node(kernel)?;
+    Ok((node, sectors(&sys)? * 512))
+}
+
+/// The device node of the partition root=PARTUUID= names, and its sysfs folder.
+fn root_node(kernel: &Kernel) -> Result<(PathBuf, PathBuf), FirstbootError> {
     let cmdline = std::fs::read_to_string(&kernel.cmdline).map_err(io(&kernel.cmdline))?;
     // The last root= wins, as the kernel reads it.
     let partuuid = cmdline
@@ -95,11 +118,21 @@ pub fn root_disk(kernel: &Kernel) -> Result<PathBuf, FirstbootError> {
     if !sys.join("partition").exists() {
         return Err(FirstbootError::NotPartition { path: node });
     }
-    let disk = sys
-        .parent()
-        .and_then(Path::file_name)
-        .ok_or_else(|| FirstbootError::NotPartition { path: node.clone() })?;
-    Ok(kernel.dev.join(disk))
+    Ok((node, sys))
+}
+
+/// A block device's size from its sysfs folder, in 512-byte units whatever the device's
+/// sector size (Linux Documentation/ABI/stable/sysfs-block).
+fn sectors(sys: &Path) -> Result<u64, FirstbootError> {
+    let size_file = sys.join("size");
+    std::fs::read_to_string(&size_file)
+        .map_err(io(&size_file))?
+        .trim()
+        .parse()
+        .map_err(|_| FirstbootError::Io {
+            path: size_file.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not a number"),
+        })
 }
 
 /// A disk opened for first boot.
@@ -132,17 +165,7 @@ impl Disk {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        // The size in 512-byte units whatever the device's sector size (Linux
-        // Documentation/ABI/stable/sysfs-block).
-        let size_file = kernel.sys_block.join(&name).join("size");
-        let sectors: u64 = std::fs::read_to_string(&size_file)
-            .map_err(io(&size_file))?
-            .trim()
-            .parse()
-            .map_err(|_| FirstbootError::Io {
-                path: size_file.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not a number"),
-            })?;
+        let sectors = sectors(&kernel.sys_block.join(&name))?;
         Ok(Disk {
             path: path.to_owned(),
             file,
@@ -460,27 +483,14 @@ fn has_ext4(volume: &Volume, uuid: &str) -> Result<bool, FirstbootError> {
         Volume::Device(node) => (node, 0),
         Volume::InImage { image, offset, .. } => (image, *offset),
     };
-    let mut f = File::open(path).map_err(io(path))?;
-    f.seek(SeekFrom::Start(offset + 1024)).map_err(io(path))?;
-    let mut sb = [0u8; 1024];
-    match f.read_exact(&mut sb) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-        Err(e) => return Err(io(path)(e)),
-    }
-    Ok(ext4_uuid(&sb).is_some_and(|found| Some(found) == uuid.parse().ok()))
-}
-
-/// The UUID of an ext4 superblock: magic 0xEF53 at 0x38, UUID at 0x68 (the kernel's
-/// `struct ext4_super_block`).
-fn ext4_uuid(sb: &[u8; 1024]) -> Option<uuid::Uuid> {
-    (sb[0x38..0x3a] == [0x53, 0xef])
-        .then(|| uuid::Uuid::from_bytes(sb[0x68..0x78].try_into().expect("16 bytes")))
+    let sb = Superblock::read(path, offset).map_err(io(path))?;
+    Ok(sb.is_some_and(|sb| Some(sb.uuid) == uuid.parse().ok()))
 }
 
 #[cfg(test)]
 mod tests {
     use std::hash::Hasher;
+    use std::io::{Read, Seek, SeekFrom};
     use std::os::unix::fs::FileExt;
     use std::process::Command;
 

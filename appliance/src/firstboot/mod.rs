@@ -2,6 +2,7 @@
 //! first boot does the work (partitions, file systems, identity); later boots find it done.
 
 pub mod failed;
+pub mod fill;
 pub mod grow;
 pub mod identity;
 pub mod imager;
@@ -89,6 +90,8 @@ pub enum FirstbootError {
     NoDevice { path: PathBuf, seconds: u64 },
     #[error("{} is not a partition, so it names no disk: pass --disk", path.display())]
     NotPartition { path: PathBuf },
+    #[error("{} holds no ext4 file system", path.display())]
+    NotExt4 { path: PathBuf },
     #[error(
         "{}: the disk has a {found:?} partition table but this image was built with {expected:?}; \
          leaving it alone",
@@ -165,6 +168,17 @@ pub enum FirstbootError {
         path.display()
     )]
     NoMachineId { path: PathBuf, found: String },
+}
+
+/// An error and its causes, as one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// A state write's failure as first boot reports it: the file and the cause.

@@ -122,6 +122,12 @@ pub fn mke2fs(volume: &Volume, uuid: &str, label: &str) -> Result<(), FirstbootE
     run("mke2fs", "install e2fsprogs", &args).map(drop)
 }
 
+/// `resize2fs DEVICE`: grows the ext4 file system to the end of its device. On a mounted
+/// file system the kernel does it online (EXT4_IOC_RESIZE_FS), while it is in use.
+pub fn resize2fs(device: &Path) -> Result<(), FirstbootError> {
+    run("resize2fs", "install e2fsprogs", &[os(device)]).map(drop)
+}
+
 /// `ssh-keygen -A -f PREFIX`: makes each missing (or empty) host key as
 /// `PREFIX/etc/ssh/ssh_host_TYPE_key`, written to a temporary name and renamed.
 pub fn ssh_keygen_host_keys(prefix: &Path) -> Result<(), FirstbootError> {

@@ -11,6 +11,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::crashpoint::reached;
+use crate::ext4::Superblock;
 use crate::layout::Slot;
 
 use super::device::Device;
@@ -249,37 +250,15 @@ impl Copy<'_> {
     }
 }
 
-/// The bytes an ext4 file system spans, from its superblock: the block count (high half
-/// when the 64bit feature is on) times the block size (the kernel's `struct
-/// ext4_super_block`: s_blocks_count_lo at 0x04, s_log_block_size at 0x18, s_magic at 0x38,
-/// s_feature_incompat at 0x60, s_blocks_count_hi at 0x150).
+/// The bytes the ext4 file system on `path` spans, from its superblock.
 pub fn ext4_bytes(path: &Path) -> Result<u64, UpdateError> {
-    let mut sb = [0u8; 1024];
-    File::open(path)
-        .and_then(|f| f.read_exact_at(&mut sb, 1024))
-        .map_err(io(path))?;
-    let u32_at = |o: usize| u32::from_le_bytes(sb[o..o + 4].try_into().expect("4 bytes"));
-    if sb[0x38..0x3a] != [0x53, 0xef] {
-        return Err(UpdateError::Device(format!(
+    match Superblock::read(path, 0).map_err(io(path))? {
+        Some(sb) => Ok(sb.bytes()),
+        None => Err(UpdateError::Device(format!(
             "{} holds no ext4 file system: there is no running system to copy",
             path.display()
-        )));
+        ))),
     }
-    let hi = if u32_at(0x60) & 0x80 != 0 {
-        u64::from(u32_at(0x150))
-    } else {
-        0
-    };
-    let blocks = (hi << 32) | u64::from(u32_at(0x04));
-    let log = u32_at(0x18);
-    if log > 6 {
-        return Err(UpdateError::Device(format!(
-            "{}: an ext4 block size of 2^{} KiB is not one ext4 makes",
-            path.display(),
-            log
-        )));
-    }
-    Ok(blocks * (1024 << log))
 }
 
 /// A mounted file system frozen (no writes reach its medium) until dropped.

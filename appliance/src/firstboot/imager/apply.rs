@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::read::{Customisation, Keyboard, Network, Secret, User, Wifi};
-use crate::firstboot::{FirstbootError, io, programs};
+use crate::firstboot::{FirstbootError, chain, io, programs};
 
 /// Where the customisation lands: `/` on the device, a scratch tree in tests.
 pub struct Target {
@@ -44,17 +44,6 @@ pub fn apply(c: &Customisation, t: &Target) -> Vec<String> {
         step("keyboard", keyboard(k, t));
     }
     problems
-}
-
-/// An error and its causes, as one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
 }
 
 /// Writes `text` to `path` whole with `mode` ([`crate::state::write_atomic_mode`]).
