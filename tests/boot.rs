@@ -23,6 +23,8 @@ mod imager;
 mod onboarding;
 #[path = "boot/power_cuts.rs"]
 mod power_cuts;
+#[path = "boot/screen.rs"]
+mod screen;
 #[path = "boot/setup_wifi.rs"]
 mod setup_wifi;
 mod table;

@@ -3,13 +3,13 @@
 //! autoboot.txt names (no mounts), the serial console in a log file, and the appliance's
 //! port and SSH forwarded to 127.0.0.1 only.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::screen::{qmp_at, screendump_at};
 
 const BIN: &str = env!("CARGO_BIN_EXE_d3kos-build");
 
@@ -194,46 +194,6 @@ const CRASHES: &[&str] = &[
     "KVM internal error",
     "emulation failure",
 ];
-
-/// Sends one QMP command (JSON) to the socket `qmp`; returns its answer line (`return` or
-/// `error`), or an empty string when QEMU closed the socket first.
-pub fn qmp_at(qmp: &Path, command: &str) -> String {
-    let mut s = UnixStream::connect(qmp).expect("QMP socket");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut r = BufReader::new(s.try_clone().unwrap());
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    for cmd in ["{\"execute\":\"qmp_capabilities\"}", command] {
-        writeln!(s, "{cmd}").unwrap();
-        loop {
-            line.clear();
-            if r.read_line(&mut line).unwrap_or(0) == 0 {
-                return String::new();
-            }
-            if line.contains("\"return\"") || line.contains("\"error\"") {
-                break;
-            }
-        }
-    }
-    line
-}
-
-/// The screen of the guest behind the QMP socket `qmp`, written to `ppm` (PPM, P6).
-pub fn screendump_at(qmp: &Path, ppm: &Path) -> Result<(), String> {
-    let _ = std::fs::remove_file(ppm);
-    let answer = qmp_at(
-        qmp,
-        &format!(
-            "{{\"execute\":\"screendump\",\"arguments\":{{\"filename\":\"{}\"}}}}",
-            ppm.display()
-        ),
-    );
-    if answer.contains("\"return\"") && ppm.exists() {
-        Ok(())
-    } else {
-        Err(format!("screendump: {answer}"))
-    }
-}
 
 impl Guest {
     pub fn start(

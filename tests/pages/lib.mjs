@@ -124,3 +124,12 @@ export function steps() {
     },
   };
 }
+
+// Waits until the page in `tab` has loaded: the main menu once its version is filled in from
+// the API, a page without that element (the first-boot failure page) once it is complete.
+export async function menuLoaded(tab, timeout = 30000) {
+  await tab.waitForFunction(() => {
+    const v = document.getElementById('home-version');
+    return document.readyState === 'complete' && (!v || v.textContent !== 'loading…');
+  }, null, { timeout });
+}

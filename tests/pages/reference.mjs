@@ -3,7 +3,7 @@
 //
 // usage: node reference.mjs URL WIDTH HEIGHT OUT.png
 
-import { launch } from './lib.mjs';
+import { launch, menuLoaded } from './lib.mjs';
 
 const [url, w, h, out] = process.argv.slice(2);
 if (!url || !w || !h || !out) {
@@ -15,12 +15,7 @@ try {
   const context = await browser.newContext({ viewport: { width: Number(w), height: Number(h) }, colorScheme: 'light' });
   const tab = await context.newPage();
   await tab.goto(url);
-  // The main menu has loaded its data once its version is in; a page without that element
-  // (the first-boot failure page) once it has loaded.
-  await tab.waitForFunction(() => {
-    const v = document.getElementById('home-version');
-    return document.readyState === 'complete' && (!v || v.textContent !== 'loading…');
-  }, null, { timeout: 30000 });
+  await menuLoaded(tab);
   await tab.screenshot({ path: out });
 } finally {
   await close();
