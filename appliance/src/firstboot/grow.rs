@@ -64,13 +64,7 @@ pub fn run(a: &Args, out: &mut dyn Write) -> Result<(), FirstbootError> {
         Some(d) => d.clone(),
         None => root_disk(&kernel)?,
     };
-    grow(&plan, &disk, &kernel, out)?;
-    // The running system's file system, once its partition is as large as planned; a disk
-    // named on the command line is not the running one.
-    if a.disk.is_none() {
-        super::fill::root(&kernel, out)?;
-    }
-    Ok(())
+    grow(&plan, &disk, &kernel, out)
 }
 
 /// The disk holding the root partition: root=PARTUUID= → /dev/disk/by-partuuid → the

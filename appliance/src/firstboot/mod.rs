@@ -44,7 +44,15 @@ pub enum Command {
 pub fn run(cli: &Cli) -> Result<(), FirstbootError> {
     let mut out = std::io::stdout().lock();
     let (step, done) = match &cli.command {
-        Command::Grow(a) => (Some("grow"), grow::run(a, &mut out)),
+        // Then the running system's file system, once its partition is as large as planned;
+        // a disk named on the command line is not the running one.
+        Command::Grow(a) => (
+            Some("grow"),
+            grow::run(a, &mut out).and_then(|()| match a.disk {
+                None => fill::root(&grow::Kernel::default(), &mut out),
+                Some(_) => Ok(()),
+            }),
+        ),
         Command::Identity(a) => (Some("identity"), identity::run(a, &mut out)),
         Command::Imager(a) => (None, imager::run(a, &mut out)),
         Command::FailedPage(a) => (None, failed::page(a, &mut out)),
