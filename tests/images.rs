@@ -1279,6 +1279,12 @@ fn an_image_becomes_a_signed_bundle_that_minisign_and_the_device_accept() {
         .arg(&sk));
     let image = out.join(format!("{}.img", stem("rpi4")));
     let bundle = out.join(format!("{}.d3kb", stem("rpi4")));
+    // Readable by all, like the images it is published beside (regression: it was 0600).
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
     let sum = std::fs::read_to_string(out.join(format!("{}.d3kb.sha256", stem("rpi4")))).unwrap();
     assert_eq!(sum, format!("{}  {}.d3kb\n", sha256(&bundle), stem("rpi4")));
 

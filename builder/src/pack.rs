@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
@@ -288,6 +289,9 @@ pub fn pack(o: &Options) -> anyhow::Result<PathBuf> {
         bundle::write_bundle(&mut w, &text, &signature, &mut BufReader::new(payload))?;
         w.flush()?;
     }
+    // A temporary file is made 0600; the bundle is published beside the images, as they are.
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     tmp.as_file().sync_all()?;
     tmp.persist(&path)?;
     let sum = sha256_file(&path)?;
