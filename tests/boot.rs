@@ -1378,9 +1378,15 @@ fn boots_as_virt(image: &Path, work: &Path) {
         .unwrap_or_else(|e| panic!("rpi4: the image did not come up: {e}"));
     let (code, version) = http(guest.port, "GET", "/api/version", None, None).unwrap();
     assert_eq!(code, 200, "{version}");
-    // The version the settings page shows is the release the recipe built (the envelope's
-    // own `version` is the daemon's).
-    let shown: Value = serde_json::from_str::<Value>(&version).unwrap()["data"].clone();
+    // The version the settings page shows is the release the recipe built, and every
+    // answer's envelope names it too.
+    let answer: Value = serde_json::from_str(&version).unwrap();
+    assert_eq!(
+        answer["version"].as_str(),
+        Some(shipped().as_str()),
+        "{version}"
+    );
+    let shown = answer["data"].clone();
     assert_eq!(
         shown["version"].as_str(),
         Some(shipped().as_str()),

@@ -6,14 +6,13 @@
 //! to the log under the request id, never into the answer.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// RFC 3339 UTC of the current time.
 pub fn now_rfc3339() -> String {
@@ -29,7 +28,7 @@ impl<T: Serialize> IntoResponse for Data<T> {
             "success": true,
             "data": self.0,
             "timestamp": now_rfc3339(),
-            "version": VERSION,
+            "version": crate::release::version(),
         });
         (StatusCode::OK, axum::Json(body)).into_response()
     }
@@ -226,6 +225,53 @@ where
             Ok(Ok(axum::Json(v))) => Ok(Body(v)),
             Ok(Err(rejection)) => Err(rejection_error(rejection)),
             Err(_) => Err(body_timeout()),
+        }
+    }
+}
+
+/// Query parameters whose problems (a missing or malformed one) answer in the envelope.
+pub struct Params<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Params<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Params(v))
+            .map_err(|r| {
+                ApiError::bad_request(format!("The query is not valid: {}", r.body_text()))
+            })
+    }
+}
+
+/// The path's parameters (an id, a name) whose problems answer in the envelope: an id that is
+/// not a number is a bad request, not a plain-text answer.
+pub struct Segment<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Segment<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Segment(v)),
+            // A route whose pattern does not give what its handler takes: the code's fault.
+            Err(r) if r.status().is_server_error() => Err(ApiError::internal(format!(
+                "path parameters: {}",
+                r.body_text()
+            ))),
+            Err(r) => Err(ApiError::bad_request(format!(
+                "The address is not valid: {}",
+                r.body_text()
+            ))),
         }
     }
 }

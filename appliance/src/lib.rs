@@ -51,6 +51,8 @@ pub mod peer;
 #[cfg(feature = "daemon")]
 pub mod qr;
 #[cfg(feature = "daemon")]
+pub mod release;
+#[cfg(feature = "daemon")]
 pub mod routes;
 #[cfg(feature = "daemon")]
 pub mod server;

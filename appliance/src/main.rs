@@ -53,7 +53,11 @@ fn main() -> ExitCode {
         }
         Some(Command::Backup(c)) => appliance::config::Config::load(&cli.config)
             .map_err(anyhow::Error::from)
-            .and_then(|config| appliance::backup::cli::run(&config, c).map_err(Into::into)),
+            .and_then(|config| {
+                // A backup names the release that made it.
+                appliance::release::load(&config.etc_dir);
+                appliance::backup::cli::run(&config, c).map_err(Into::into)
+            }),
         Some(Command::N2k(c)) => appliance::n2k::cli::run(c),
         Some(Command::Timezone(c)) => appliance::timezone::cli::run(c),
         Some(Command::Wifi(c)) => appliance::wifi::cli::run(c),

@@ -35,10 +35,14 @@ fn read_endpoints_answer_from_real_state() {
     assert_eq!(assert_ok(&get(&d, "/tier/status")), info);
     assert_eq!(assert_ok(&get(&d, "/api/license")), info);
 
+    // The release the image's build manifest names, in /api/version and in every answer's
+    // envelope (regression: the envelope named the daemon's crate version, 0.1.0).
     let v = assert_ok(&get(&d, "/api/version"));
-    assert_eq!(v["version"], "0.1.0");
+    assert_eq!(v["version"], "7.3.0.1");
     assert_eq!(v["board"], "rpi4");
-    assert_eq!(v["version_txt"], "d3kOS 0.1.0\n");
+    assert_eq!(v["version_txt"], "d3kOS 7.3.0.1\n");
+    let envelope: Value = get(&d, "/api/version").json();
+    assert_eq!(envelope["version"], "7.3.0.1", "{envelope}");
 
     // Health comes from the first sample, taken at start.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -196,6 +200,32 @@ fn writes_need_the_owner_and_this_origin() {
         400,
         "bad_request",
     );
+    // A malformed id in the path or a malformed query parameter answers in the envelope
+    // too, not in axum's plain text.
+    for (method, path) in [
+        ("GET", "/api/boatlog/not-a-number"),
+        ("DELETE", "/api/export/twelve"),
+        ("GET", "/api/boatlog?limit=many"),
+        (
+            "GET",
+            "/api/engine/history?engine=0&metric=rpm&minutes=soon",
+        ),
+    ] {
+        let origin = format!("http://{}", d.addr);
+        let r = request(
+            d.addr,
+            method,
+            path,
+            &[("Cookie", &cookie), ("Origin", &origin)],
+            b"",
+        );
+        assert_error(&r, 400, "bad_request");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains("is not valid"),
+            "{method} {path}: {message}"
+        );
+    }
     let huge = json!({"username": "x".repeat(200_000), "password": "y"});
     assert_error(
         &write(&d, "POST", "/api/session", None, &huge),
@@ -251,6 +281,26 @@ fn writes_need_the_owner_and_this_origin() {
         br#"{"tier":1}"#,
     );
     assert_error(&wrong, 401, "unauthorized");
+    // The token's script asks who it is as the page does (regression: /api/session read
+    // only the cookie and said "not signed in").
+    let who = request(
+        d.addr,
+        "GET",
+        "/api/session",
+        &[("Authorization", bearer.as_str())],
+        b"",
+    );
+    let who = assert_ok(&who);
+    assert_eq!(who["authenticated"], true, "{who}");
+    assert!(who["username"].is_string(), "{who}");
+    let nobody = assert_ok(&request(
+        d.addr,
+        "GET",
+        "/api/session",
+        &[("Authorization", "Bearer 00")],
+        b"",
+    ));
+    assert_eq!(nobody["authenticated"], false, "{nobody}");
     // Signing out ends the session.
     assert_ok(&write(
         &d,

@@ -337,7 +337,7 @@ fn describe(
         created: crate::time::rfc3339(now),
         created_unix: now,
         kind,
-        d3kos_version: crate::api::VERSION.to_owned(),
+        d3kos_version: crate::release::version().to_owned(),
         installation_id: licence
             .as_ref()
             .map_or_else(|| "unknown".to_owned(), |l| l.installation_id.clone()),

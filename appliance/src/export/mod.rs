@@ -132,6 +132,17 @@ pub enum ExportError {
 }
 
 impl ExportError {
+    /// Whether the device's disk or the USB drive is full, as opposed to a fault.
+    pub fn is_full(&self) -> bool {
+        match self {
+            ExportError::Full { .. } => true,
+            ExportError::Queue { source, .. } => crate::db::is_full(source),
+            ExportError::Db(e) => e.is_full(),
+            ExportError::Io { source, .. } => crate::state::io_full(source),
+            _ => false,
+        }
+    }
+
     /// The error as a sentence for a person: capital first letter, full stop.
     pub fn sentence(&self) -> String {
         let text = self.to_string();

@@ -34,7 +34,8 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
         .map(|t| t.trim().to_owned())
 }
 
-fn user_of(state: &Shared, headers: &HeaderMap) -> Option<String> {
+/// Who the request comes from: the owner of its bearer token or of its session cookie.
+pub fn user_of(state: &Shared, headers: &HeaderMap) -> Option<String> {
     state.auth.user_of(
         bearer_token(headers).as_deref(),
         cookie_token(headers).as_deref(),

@@ -64,6 +64,7 @@ impl AppState {
                 config.state_dir.display()
             )
         })?;
+        crate::release::load(&config.etc_dir);
         let mut problems = Vec::new();
         // A restore cut off by a power cut is finished or undone before anything reads the
         // state folder.

@@ -2,13 +2,13 @@
 //! owner's; one create, restore, verify or upload runs at a time and reports its progress.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, Body, Data};
+use crate::api::{ApiError, Body, Data, Params, Segment};
 use crate::backup::jobs::{JobGuard, Jobs};
 use crate::backup::{
     self, BackupError, BackupId, Kind, LastResult, Listed, Paths, Progress, Settings, media,
@@ -185,7 +185,7 @@ fn running(s: &Shared) -> Option<RunningAnswer> {
 async fn list(
     State(s): State<Shared>,
     _owner: Owner,
-    Query(at): Query<Where>,
+    Params(at): Params<Where>,
 ) -> Result<Data<ListAnswer>, ApiError> {
     let paths = paths_for(&s, at.destination.as_deref(), false)?;
     let home = crate::backup::Paths::of(&s.config);
@@ -234,7 +234,7 @@ struct CreatedAnswer {
 async fn create(
     State(s): State<Shared>,
     _owner: Owner,
-    Query(at): Query<Where>,
+    Params(at): Params<Where>,
 ) -> Result<Data<CreatedAnswer>, ApiError> {
     let paths = paths_for(&s, at.destination.as_deref(), true)?;
     let (_job, progress) = start(&s.backup_jobs, "create")?;
@@ -373,8 +373,8 @@ pub(super) async fn restore_backup(
 async fn remove(
     State(s): State<Shared>,
     _owner: Owner,
-    Path(id): Path<String>,
-    Query(at): Query<Where>,
+    Segment(id): Segment<String>,
+    Params(at): Params<Where>,
 ) -> Result<Data<serde_json::Value>, ApiError> {
     let id = BackupId::parse(&id).map_err(api_error)?;
     let paths = paths_for(&s, at.destination.as_deref(), true)?;
@@ -406,8 +406,8 @@ async fn set_settings(
 async fn download(
     State(s): State<Shared>,
     _owner: Owner,
-    Path(id): Path<String>,
-    Query(at): Query<Where>,
+    Segment(id): Segment<String>,
+    Params(at): Params<Where>,
 ) -> Result<Response, ApiError> {
     let id = BackupId::parse(&id).map_err(api_error)?;
     let paths = paths_for(&s, at.destination.as_deref(), false)?;

@@ -3,14 +3,14 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, Body, Data};
+use crate::api::{ApiError, Body, Data, Params, Segment};
 use crate::boatlog::{Boatlog, BoatlogError, Cursor, Entry, Kind, NewEntry, Query as LogQuery};
 use crate::http::{Owner, Reader, Shared};
 
@@ -96,11 +96,6 @@ struct ListParams {
     limit: Option<u32>,
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(v)| v)
-        .map_err(|r| ApiError::bad_request(format!("The query is not valid: {}", r.body_text())))
-}
-
 /// A time range from the request: `from` and `to` as dates (the boat's days, `to`
 /// included) or RFC 3339 times; `from` before `to`.
 pub fn range(
@@ -138,9 +133,8 @@ struct PageAnswer {
 async fn list(
     State(s): State<Shared>,
     _reader: Reader,
-    q: Result<Query<ListParams>, QueryRejection>,
+    Params(p): Params<ListParams>,
 ) -> Result<Data<PageAnswer>, ApiError> {
-    let p = query(q)?;
     let tz = crate::timezone::boat();
     let (from, to) = range(p.from.as_deref(), p.to.as_deref(), &tz)?;
     let kind = p
@@ -177,7 +171,7 @@ async fn list(
 async fn one(
     State(s): State<Shared>,
     _reader: Reader,
-    Path(id): Path<i64>,
+    Segment(id): Segment<i64>,
 ) -> Result<Data<View>, ApiError> {
     let log = s.boatlog.clone();
     let e = blocking(move || log.get(id)).await?;
@@ -223,7 +217,7 @@ async fn add(
 async fn remove(
     State(s): State<Shared>,
     _owner: Owner,
-    Path(id): Path<i64>,
+    Segment(id): Segment<i64>,
 ) -> Result<Data<serde_json::Value>, ApiError> {
     let _writing = s.writing()?;
     let log = s.boatlog.clone();
@@ -234,7 +228,7 @@ async fn remove(
 async fn set_audio(
     State(s): State<Shared>,
     _owner: Owner,
-    Path(id): Path<i64>,
+    Segment(id): Segment<i64>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Data<View>, ApiError> {
@@ -267,7 +261,7 @@ async fn set_audio(
 async fn audio(
     State(s): State<Shared>,
     _reader: Reader,
-    Path(id): Path<i64>,
+    Segment(id): Segment<i64>,
 ) -> Result<Response, ApiError> {
     let log = s.boatlog.clone();
     let (content_type, data) = blocking(move || log.audio(id)).await?;
@@ -315,9 +309,8 @@ static DOWNLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 async fn export_csv(
     State(s): State<Shared>,
     _reader: Reader,
-    q: Result<Query<ExportParams>, QueryRejection>,
+    Params(p): Params<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let p = query(q)?;
     let tz = crate::timezone::boat();
     let (from, to) = range(p.from.as_deref(), p.to.as_deref(), &tz)?;
     let permit = DOWNLOADS.try_acquire().map_err(|_| {

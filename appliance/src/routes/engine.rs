@@ -3,12 +3,12 @@
 //! NMEA 2000 ingest. Reads follow the live-data rule; recording a baseline is the owner's.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use crate::api::{ApiError, Body, Data};
+use crate::api::{ApiError, Body, Data, Params};
 use crate::engine::worker::{EngineError, Event};
 use crate::engine::{Metric, baseline, history};
 use crate::http::{Owner, Reader, Shared};
@@ -83,7 +83,7 @@ const MAX_MINUTES: i64 = 10 * 366 * 24 * 60;
 async fn history(
     State(s): State<Shared>,
     _r: Reader,
-    Query(q): Query<HistoryQuery>,
+    Params(q): Params<HistoryQuery>,
 ) -> Result<Data<Json>, ApiError> {
     let metric = Metric::parse(&q.metric).ok_or_else(|| {
         let known: Vec<_> = Metric::ALL.iter().map(|m| m.key()).collect();

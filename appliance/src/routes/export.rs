@@ -3,12 +3,13 @@
 //! the live-data rule; everything that changes the queue is the owner's.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, Body, Data};
+use crate::api::{ApiError, Body, Data, Segment};
 use crate::backup::{self, BackupId, media};
 use crate::export::worker::Exports;
 use crate::export::{Destination, ExportError, Job, State as JobState, What};
@@ -36,6 +37,12 @@ pub fn api_error(e: ExportError) -> ApiError {
         | ExportError::NotRetryable { .. }
         | ExportError::Running { .. }
         | ExportError::ReadOnlyDrive { .. } => ApiError::conflict(message),
+        // A full USB drive is named in the message; a full data partition gets the one answer
+        // every endpoint gives for it.
+        ExportError::Full { .. } => {
+            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "no_space", message)
+        }
+        e if e.is_full() => ApiError::no_space(),
         e => ApiError::internal(format!("export: {e}")),
     }
 }
@@ -176,8 +183,9 @@ async fn generate(
 async fn retry(
     State(s): State<Shared>,
     _owner: Owner,
-    Path(id): Path<i64>,
+    Segment(id): Segment<i64>,
 ) -> Result<Data<View>, ApiError> {
+    let _writing = s.writing()?;
     let ex = s.exports.clone();
     let job = blocking(move || {
         let job = ex.queue.retry(id, crate::time::unix_now_ms())?;
@@ -191,8 +199,9 @@ async fn retry(
 async fn remove(
     State(s): State<Shared>,
     _owner: Owner,
-    Path(id): Path<i64>,
+    Segment(id): Segment<i64>,
 ) -> Result<Data<serde_json::Value>, ApiError> {
+    let _writing = s.writing()?;
     let ex = s.exports.clone();
     blocking(move || {
         let job = ex.queue.remove(id)?;
@@ -248,7 +257,7 @@ async fn destinations(
 async fn download(
     State(s): State<Shared>,
     _owner: Owner,
-    Path(id): Path<i64>,
+    Segment(id): Segment<i64>,
 ) -> Result<Response, ApiError> {
     let ex = s.exports.clone();
     let (job, path) = blocking(move || {
@@ -279,4 +288,93 @@ async fn download(
                 "The file of export {id} is no longer on the device."
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{owned_app, send};
+    use super::*;
+
+    /// Regression: retrying or deleting an export wrote the queue in the state folder while
+    /// a restore was swapping it; only a new export waited for the restore.
+    #[tokio::test]
+    async fn a_restore_in_progress_refuses_every_change_to_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, app, bearer) = owned_app(dir.path()).await;
+        let (status, body) = send(
+            &app,
+            "POST",
+            "/api/export/generate",
+            &bearer,
+            r#"{"what":"boatlog_csv"}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["data"]["id"]
+            .as_i64()
+            .unwrap();
+        let restore = s.writes.clone().write_owned().await;
+        for (method, path, body) in [
+            (
+                "POST",
+                "/api/export/generate".to_owned(),
+                r#"{"what":"boatlog_csv"}"#,
+            ),
+            ("POST", format!("/api/export/{id}/retry"), ""),
+            ("DELETE", format!("/api/export/{id}"), ""),
+        ] {
+            let (status, answer) = send(&app, method, &path, &bearer, body).await;
+            assert_eq!(status, 409, "{method} {path}: {answer}");
+            assert!(answer.contains("A restore is putting"), "{answer}");
+        }
+        drop(restore);
+        let (status, body) = send(&app, "DELETE", &format!("/api/export/{id}"), &bearer, "").await;
+        assert_eq!(status, 200, "after the restore: {body}");
+    }
+
+    fn status(e: ExportError) -> (u16, String) {
+        let e = api_error(e);
+        (e.status.as_u16(), e.code.to_owned())
+    }
+
+    /// Regression: a full disk under an export answered 500.
+    #[test]
+    fn a_full_disk_or_drive_answers_507() {
+        let no_space = (507, "no_space".to_owned());
+        let enospc = || std::io::Error::from_raw_os_error(28);
+        assert_eq!(
+            status(ExportError::Full {
+                where_: "the USB drive 1234-ABCD".into(),
+                written: 4096,
+            }),
+            no_space
+        );
+        assert_eq!(
+            status(ExportError::Io {
+                path: "/data/exports/boatlog.csv".into(),
+                source: enospc(),
+            }),
+            no_space
+        );
+        let sqlite_full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        assert_eq!(
+            status(ExportError::Queue {
+                path: "/data/state/exports.db".into(),
+                source: sqlite_full,
+            }),
+            no_space
+        );
+        // Other faults stay faults.
+        assert_eq!(
+            status(ExportError::Io {
+                path: "/data/exports/boatlog.csv".into(),
+                source: std::io::Error::from_raw_os_error(5),
+            })
+            .0,
+            500
+        );
+    }
 }

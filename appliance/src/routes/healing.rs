@@ -3,12 +3,12 @@
 //! switches and "check now".
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use crate::api::{ApiError, Body, Data};
+use crate::api::{ApiError, Body, Data, Params, Segment};
 use crate::healing::history::KEEP_MS;
 use crate::healing::rules::RuleId;
 use crate::healing::worker::{HealingError, Open};
@@ -85,7 +85,7 @@ struct HistoryQuery {
 async fn history(
     State(s): State<Shared>,
     _r: Reader,
-    Query(q): Query<HistoryQuery>,
+    Params(q): Params<HistoryQuery>,
 ) -> Result<Data<Json>, ApiError> {
     if let Some(r) = &q.rule
         && RuleId::parse(r).is_none()
@@ -140,7 +140,7 @@ struct Switch {
 async fn switch(
     State(s): State<Shared>,
     _o: Owner,
-    Path(rule): Path<String>,
+    Segment(rule): Segment<String>,
     Body(body): Body<Switch>,
 ) -> Result<Data<Json>, ApiError> {
     let _gate = s.writing()?;

@@ -51,6 +51,11 @@ pub(crate) mod testing {
 
     /// The app over `dir`: state, data partition and config partition folders inside it.
     pub fn app(dir: &std::path::Path) -> axum::Router {
+        crate::server::app(state(dir))
+    }
+
+    /// The state of a scratch device over `dir`.
+    fn state(dir: &std::path::Path) -> crate::http::Shared {
         let config = crate::config::Config {
             state_dir: dir.join("state"),
             data_dir: dir.join("data"),
@@ -60,7 +65,56 @@ pub(crate) mod testing {
         };
         std::fs::create_dir_all(&config.data_dir).unwrap();
         std::fs::create_dir_all(dir.join("config")).unwrap();
-        crate::server::app(crate::http::AppState::load(config).unwrap())
+        crate::http::AppState::load(config).unwrap()
+    }
+
+    /// The app over `dir` with its owner made at the helm screen; returns the state, the app
+    /// and an `Authorization` value with one of the owner's API tokens.
+    pub async fn owned_app(dir: &std::path::Path) -> (crate::http::Shared, axum::Router, String) {
+        let s = state(dir);
+        let code = s
+            .auth
+            .setup_code_shown()
+            .expect("a new device shows a setup code");
+        let helm = crate::peer::Peer::of(([127, 0, 0, 1], 40000).into());
+        s.auth
+            .create_owner(&helm, &code, "skipper", "correct horse battery")
+            .await
+            .unwrap();
+        let (_, token) = s
+            .auth
+            .create_token("route test", crate::api::now_rfc3339())
+            .unwrap();
+        let app = crate::server::app(s.clone());
+        (s, app, format!("Bearer {token}"))
+    }
+
+    /// `METHOD path` with `authorization` and a JSON `body` (none when empty), as a script on
+    /// the network sends it; returns the status and the body.
+    pub async fn send(
+        app: &axum::Router,
+        method: &str,
+        path: &str,
+        authorization: &str,
+        body: &str,
+    ) -> (StatusCode, String) {
+        let mut r = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "d3kos.local")
+            .header("authorization", authorization);
+        if !body.is_empty() {
+            r = r.header("content-type", "application/json");
+        }
+        let mut r = r.body(Body::from(body.to_owned())).unwrap();
+        r.extensions_mut().insert(ConnInfo {
+            peer: ([192, 168, 4, 20], 40000).into(),
+            local: ([192, 168, 4, 1], 80).into(),
+        });
+        let answer = app.clone().oneshot(r).await.unwrap();
+        let (parts, body) = answer.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        (parts.status, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
     /// `GET path` with `Host: host` from `peer` to the device's address `local`.

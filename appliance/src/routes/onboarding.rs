@@ -157,7 +157,7 @@ async fn pairing_url(s: &Shared) -> Result<String, ApiError> {
     let l = s.licence.lock().await.clone();
     Ok(onboarding::pairing::url(
         &l.installation_id,
-        crate::api::VERSION,
+        crate::release::version(),
         l.tier,
         onboarding::boat_name(&p),
     ))

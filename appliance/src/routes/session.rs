@@ -2,15 +2,15 @@
 //! `/api/setup/owner`, `/api/tokens`.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, Body, Data};
+use crate::api::{ApiError, Body, Data, Segment};
 use crate::auth::{AuthError, SESSION_COOKIE, SESSION_LIFETIME, TokenInfo};
-use crate::http::extract::cookie_token;
+use crate::http::extract::{cookie_token, user_of};
 use crate::http::{Client, Owner, Shared};
 
 pub fn routes() -> Router<Shared> {
@@ -62,7 +62,8 @@ struct Status {
 }
 
 async fn status(State(s): State<Shared>, headers: HeaderMap) -> Data<Status> {
-    let username = cookie_token(&headers).and_then(|t| s.auth.session_user(&t));
+    // A client with a bearer token is signed in as its owner, as every endpoint takes it.
+    let username = user_of(&s, &headers);
     Data(Status {
         owner_exists: s.auth.owner_exists(),
         authenticated: username.is_some(),
@@ -177,7 +178,7 @@ async fn list_tokens(State(s): State<Shared>, _owner: Owner) -> Data<serde_json:
 async fn revoke_token(
     State(s): State<Shared>,
     _owner: Owner,
-    Path(id): Path<String>,
+    Segment(id): Segment<String>,
 ) -> Result<Data<serde_json::Value>, ApiError> {
     let _writing = s.writing()?;
     let gone = s.auth.revoke_token(&id).map_err(api_error)?;

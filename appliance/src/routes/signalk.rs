@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use crate::api::ApiError;
+use crate::api::{ApiError, Params, Segment};
 use crate::http::{Reader, Shared};
 use crate::signalk::{self, stream};
 
@@ -48,7 +48,7 @@ async fn discovery(headers: HeaderMap) -> axum::Json<Json> {
                 "signalk-ws": format!("ws://{host}/signalk/v1/stream"),
             }
         },
-        "server": {"id": "d3kos", "version": crate::api::VERSION},
+        "server": {"id": "d3kos", "version": crate::release::version()},
     }))
 }
 
@@ -75,7 +75,7 @@ async fn vessel(State(s): State<Shared>, _r: Reader) -> axum::Json<Json> {
 async fn vessel_path(
     State(s): State<Shared>,
     _r: Reader,
-    Path(path): Path<String>,
+    Segment(path): Segment<String>,
 ) -> Result<axum::Json<Json>, ApiError> {
     let tree = s.vessel.tree();
     let mut node = &tree;
@@ -97,7 +97,7 @@ struct StreamQuery {
 async fn stream_upgrade(
     State(s): State<Shared>,
     _r: Reader,
-    Query(q): Query<StreamQuery>,
+    Params(q): Params<StreamQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
     if let Some(sub) = q.subscribe.as_deref()

@@ -6,12 +6,12 @@
 //! helper writes; the appliance asks.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiError, Data};
+use crate::api::{ApiError, Data, Params};
 use crate::backup::{self, BackupId, Kind, LastResult};
 use crate::http::{Owner, Reader, Shared};
 use crate::update::UpdateError;
@@ -138,7 +138,7 @@ fn client_error(e: ClientError) -> ApiError {
 async fn install(
     State(s): State<Shared>,
     _owner: Owner,
-    Query(q): Query<InstallQuery>,
+    Params(q): Params<InstallQuery>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Data<InstallAnswer>, ApiError> {

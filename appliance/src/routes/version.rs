@@ -27,11 +27,7 @@ async fn version(State(s): State<Shared>) -> Data<Version> {
     let version_txt = tokio::fs::read_to_string(etc.join("version.txt"))
         .await
         .ok();
-    let build_manifest: Option<serde_json::Value> =
-        tokio::fs::read(etc.join("build-manifest.json"))
-            .await
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+    let build_manifest = crate::release::manifest(etc);
     let field = |k: &str| {
         build_manifest
             .as_ref()
@@ -39,7 +35,7 @@ async fn version(State(s): State<Shared>) -> Data<Version> {
             .map(str::to_owned)
     };
     Data(Version {
-        version: field("version").unwrap_or_else(|| crate::api::VERSION.to_owned()),
+        version: field("version").unwrap_or_else(|| crate::release::version().to_owned()),
         build_date: field("build_date"),
         board: field("board"),
         version_txt,

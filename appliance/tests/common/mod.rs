@@ -43,10 +43,10 @@ impl Device {
         let dir = tempfile::tempdir().unwrap();
         let etc = dir.path().join("etc");
         std::fs::create_dir_all(&etc).unwrap();
-        std::fs::write(etc.join("version.txt"), "d3kOS 0.1.0\n").unwrap();
+        std::fs::write(etc.join("version.txt"), "d3kOS 7.3.0.1\n").unwrap();
         std::fs::write(
             etc.join("build-manifest.json"),
-            r#"{"name":"d3kOS","version":"0.1.0","build_date":"2026-11-29T00:00:00Z","board":"rpi4"}"#,
+            r#"{"name":"d3kOS","version":"7.3.0.1","build_date":"2026-11-29T00:00:00Z","board":"rpi4"}"#,
         )
         .unwrap();
         let config = format!(
