@@ -9,17 +9,17 @@ pub const DAEMON: &str = env!("CARGO_PKG_VERSION");
 
 static VERSION: OnceLock<String> = OnceLock::new();
 
-/// The build manifest the image carries in `etc` (`/etc/d3kos`), when it reads as JSON.
-pub fn manifest(etc: &Path) -> Option<serde_json::Value> {
-    std::fs::read(etc.join("build-manifest.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-}
+/// The build manifest's name in the image's `etc` folder (`/etc/d3kos`).
+pub const MANIFEST: &str = "build-manifest.json";
 
 /// Takes the release's version from the build manifest in `etc`, once, at start; later calls
 /// change nothing.
 pub fn load(etc: &Path) {
-    if let Some(v) = manifest(etc).and_then(|m| m["version"].as_str().map(str::to_owned)) {
+    let version = std::fs::read(etc.join(MANIFEST))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|m| m["version"].as_str().map(str::to_owned));
+    if let Some(v) = version {
         let _ = VERSION.set(v);
     }
 }
